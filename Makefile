@@ -1,0 +1,39 @@
+# Pulse developer entry points. `make up` runs the main job; `make test` runs the tests.
+# Both install what they need on a fresh machine (venv, Kafka jars, redis-server).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PULSE  := $(BIN)/pulse
+
+.PHONY: install up down test lint typecheck generate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## Python deps, then Kafka jars and redis-server (cached)
+	$(PULSE) stack install
+
+up: install  ## the main job: local stack + collector + loader + generator, live progress until Ctrl-C
+	$(PULSE) up
+
+down:
+	$(PULSE) stack down
+
+test: install  ## every test, on real components the test session starts itself
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check ingest tests
+	$(BIN)/ruff format --check ingest tests
+
+typecheck:
+	$(BIN)/mypy
+
+clean:
+	rm -rf .pulse .pulse-test

@@ -1,0 +1,49 @@
+"""The one operator CLI: ``pulse <command>``. Each area registers its own sub-commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from pulse.errors import PulseError
+
+app = typer.Typer(
+    name="pulse",
+    help="Pulse: real-time social analytics (collectors -> Kafka -> ClickHouse -> Grafana).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    # Imported here so `pulse --help` stays fast and each area owns its own module.
+    from pulse.bench.cli import app as bench_app
+    from pulse.collector.cli import app as collector_app
+    from pulse.generator.cli import register as register_generator
+    from pulse.loader.cli import app as loader_app
+    from pulse.run import register as register_run
+    from pulse.stack.cli import app as stack_app
+    from pulse.warehouse.cli import app as warehouse_app
+    from pulse.warehouse.cli import register as register_warehouse
+
+    app.add_typer(stack_app, name="stack")
+    app.add_typer(warehouse_app, name="warehouse")
+    app.add_typer(collector_app, name="collector")
+    app.add_typer(loader_app, name="loader")
+    app.add_typer(bench_app, name="bench")
+    register_warehouse(app)
+    register_generator(app)
+    register_run(app)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning operator-facing errors into one clear line."""
+    _register()
+    try:
+        app()
+    except PulseError as error:
+        Console(stderr=True).print(f"[bold red]error:[/] {error}")
+        sys.exit(2)

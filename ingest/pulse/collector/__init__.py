@@ -1,0 +1,1 @@
+"""The collector: Segment-compatible HTTP ingestion that produces to Kafka."""

@@ -1,0 +1,1 @@
+"""Synthetic social traffic with an exact ground truth of what was sent."""

@@ -1,0 +1,1 @@
+"""The loader: Kafka topics -> ClickHouse in exactly-once offset-range batches."""

@@ -1,0 +1,137 @@
+"""One typed settings object for every Pulse process, read from ``PULSE_*`` environment variables.
+
+Nested sections use ``__``: ``PULSE_KAFKA__BOOTSTRAP_SERVERS=broker:9092`` sets
+``settings.kafka.bootstrap_servers``. Every field has a default that runs the embedded
+local stack on loopback, so ``pulse`` works with no configuration at all.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK = "127.0.0.1"
+
+
+class StackSettings(BaseModel):
+    """Where the local stack keeps its state, and what it installs."""
+
+    home: Path = Field(default=Path(".pulse"), description="state folder: data, logs, pid files")
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "pulse",
+        description="downloads kept across stacks (Kafka jars)",
+    )
+    host: str = Field(default=LOOPBACK, description="address every local service binds to")
+    java: str = Field(default="java", description="Java 17+ executable used to run Kafka")
+    kafka_version: str = "4.1.1"
+    kafka_heap: str = "1g"
+    start_timeout_s: float = 90.0
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = f"{LOOPBACK}:9092"
+    controller_port: int = 9093
+    partitions: int = Field(default=4, description="partitions per topic created by the stack")
+    topic_prefix: str = "pulse"
+    client_id: str = "pulse"
+
+    @property
+    def port(self) -> int:
+        return int(self.bootstrap_servers.rsplit(":", 1)[1].split(",")[0])
+
+    def topic(self, family: str) -> str:
+        return f"{self.topic_prefix}.{family}"
+
+
+class ClickHouseSettings(BaseModel):
+    """How clients reach the warehouse: a ClickHouse server, or the embedded chDB bridge."""
+
+    url: str = Field(default=f"http://{LOOPBACK}:8123", description="ClickHouse HTTP(S) endpoint")
+    database: str = "pulse"
+    username: str = "default"
+    password: str = ""
+    embedded_path: Path | None = Field(
+        default=None, description="chDB data folder served by `pulse warehouse serve` (default: home/data/chdb)"
+    )
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].rstrip("/"))
+
+
+class RedisSettings(BaseModel):
+    url: str = f"redis://{LOOPBACK}:6379/0"
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/")[0])
+
+
+class S3Settings(BaseModel):
+    endpoint_url: str | None = Field(default=f"http://{LOOPBACK}:9000", description="None means AWS S3")
+    region: str = "us-east-1"
+    bucket: str = "pulse-archive"
+    access_key_id: str = "pulse"
+    secret_access_key: str = "pulse-secret"
+    sse: str | None = Field(default=None, description="AES256 or aws:kms")
+    sse_kms_key_id: str | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.endpoint_url is not None
+        return int(self.endpoint_url.rsplit(":", 1)[1].rstrip("/"))
+
+
+class CollectorSettings(BaseModel):
+    host: str = LOOPBACK
+    port: int = 8080
+    workers: int = 1
+    max_event_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+
+
+class LoaderSettings(BaseModel):
+    """Kafka -> ClickHouse loader: batches are cut by size or age, whichever comes first."""
+
+    group_id: str = "pulse-warehouse-loader"
+    max_batch_rows: int = 50_000
+    max_batch_age_ms: int = 500
+    metrics_port: int = 9464
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PULSE_", env_nested_delimiter="__", extra="ignore")
+
+    stack: StackSettings = StackSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
+    redis: RedisSettings = RedisSettings()
+    s3: S3Settings = S3Settings()
+    collector: CollectorSettings = CollectorSettings()
+    loader: LoaderSettings = LoaderSettings()
+    log_level: str = "INFO"
+
+    @property
+    def chdb_path(self) -> Path:
+        return self.clickhouse.embedded_path or self.stack.data_dir / "chdb"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The warehouse: ClickHouse clients, the chDB HTTP bridge and schema migrations."""
