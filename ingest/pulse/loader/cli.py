@@ -1,5 +1,39 @@
-"""`pulse loader` commands."""
+"""`pulse loader run`: the Kafka -> warehouse loader as a long-running service."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
 
 import typer
+from prometheus_client import start_http_server
 
-app = typer.Typer(help="loader commands.", no_args_is_help=True)
+from pulse.events import WAREHOUSE_FAMILIES
+from pulse.logs import configure_logging
+from pulse.settings import get_settings
+
+app = typer.Typer(help="The Kafka -> ClickHouse loader (exactly-once offset-range batches).", no_args_is_help=True)
+
+
+@app.command()
+def run(
+    metrics_port: int = typer.Option(None, help="Prometheus /metrics port (default: settings.loader.metrics_port)"),
+) -> None:
+    """Consume the warehouse topics and load them until SIGTERM/SIGINT, then flush and commit."""
+    from pulse.loader.consumer import Loader
+    from pulse.loader.sink import WarehouseSink
+    from pulse.warehouse.client import connect
+
+    settings = get_settings()
+    configure_logging(settings.log_level, service="loader")
+    start_http_server(metrics_port or settings.loader.metrics_port, addr=settings.stack.host)
+    topics = [settings.kafka.topic(family) for family in WAREHOUSE_FAMILIES]
+
+    async def main() -> None:
+        loader = Loader(settings, WarehouseSink(connect(settings)), topics)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, loader.stop)
+        await loader.run()
+
+    asyncio.run(main())

@@ -1,0 +1,153 @@
+"""The loader's consumer-group loop: Kafka topics -> offset-range batches -> the warehouse.
+
+Offsets are committed only after the warehouse accepted a batch, so nothing acknowledged by
+Kafka is lost; the intent log and deduplication tokens make redelivery harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from pulse.loader import metrics
+from pulse.loader.batching import PartitionBatch
+from pulse.loader.sink import WarehouseSink
+from pulse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class _Recovery(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, rebuild any range that was planned but may not have been committed."""
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        # Not yet written, not committed: the next owner re-reads these messages.
+        for tp in revoked:
+            self.loader.batches.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self.loader.recover(list(assigned))
+
+
+class Loader:
+    """Consumes the warehouse topics and writes exactly-once batches until ``stop()``."""
+
+    def __init__(self, settings: Settings, sink: WarehouseSink, topics: list[str]) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.topics = topics
+        self.batches: dict[TopicPartition, PartitionBatch] = {}
+        self._stopping = asyncio.Event()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            group_id=settings.loader.group_id,
+            client_id=f"{settings.kafka.client_id}-loader",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def recover(self, assigned: list[TopicPartition]) -> None:
+        intents_by_topic = {
+            topic: await asyncio.to_thread(self.sink.latest_intents, topic) for topic in {tp.topic for tp in assigned}
+        }
+        for tp in assigned:
+            self.batches.pop(tp, None)
+            committed = await self.consumer.committed(tp)
+            intent = intents_by_topic[tp.topic].get(tp.partition)
+            if intent is None or intent.last < (committed or 0):
+                continue
+            log.info(
+                "rebuilding planned batch",
+                extra={"topic": tp.topic, "partition": tp.partition, "first": intent.first, "last": intent.last},
+            )
+            self.batches[tp] = PartitionBatch(tp.topic, tp.partition, must_end_at=intent.last)
+            self.consumer.seek(tp, intent.first)
+
+    async def run(self) -> None:
+        self.consumer.subscribe(self.topics, listener=_Recovery(self))
+        await self.consumer.start()
+        last_lag_report = 0.0
+        try:
+            while not self._stopping.is_set():
+                records = await self.consumer.getmany(timeout_ms=100, max_records=self.settings.loader.max_batch_rows)
+                for tp, messages in records.items():
+                    for message in messages:
+                        await self._accept(tp, message)
+                await self._flush(only_ready=True)
+                if time.monotonic() - last_lag_report >= 1.0:
+                    await self._report_lag()
+                    last_lag_report = time.monotonic()
+            await self._flush(only_ready=False)
+        finally:
+            await self.consumer.stop()
+
+    async def _accept(self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> None:
+        batch = self.batches.get(tp)
+        if batch is not None and not batch.accepts(message.offset):
+            await self._write(tp, batch)
+            batch = None
+        if batch is None:
+            batch = self.batches[tp] = PartitionBatch(tp.topic, tp.partition)
+        batch.add(message.offset, message.value)
+
+    async def _flush(self, *, only_ready: bool) -> None:
+        max_rows = self.settings.loader.max_batch_rows
+        max_age_s = self.settings.loader.max_batch_age_ms / 1000
+        now = time.monotonic()
+        for tp, batch in list(self.batches.items()):
+            if batch.first is None:
+                continue
+            if only_ready and not batch.is_ready(max_rows, max_age_s, now):
+                continue
+            if not only_ready and batch.is_recovery and batch.last < (batch.must_end_at or 0):
+                continue  # an incomplete rebuild must not be cut short: leave it uncommitted
+            await self._write(tp, batch)
+
+    async def _write(self, tp: TopicPartition, batch: PartitionBatch) -> None:
+        """Write one batch, retrying until the warehouse takes it, then commit its offsets.
+
+        Retrying forever is deliberate: the messages stay uncommitted in Kafka, so a warehouse
+        outage only grows lag; it never drops data.
+        """
+        kind = "rebuild" if batch.is_recovery else "new"
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                offsets = await asyncio.to_thread(self.sink.write, batch)
+                break
+            except Exception as error:
+                metrics.WRITE_ERRORS.labels(tp.topic).inc()
+                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                attempt += 1
+                log.warning("warehouse write failed, retrying", extra={"error": str(error)[:500], "delay_s": delay})
+                await asyncio.sleep(delay)
+        metrics.INSERT_SECONDS.observe(time.perf_counter() - started)
+        await self.consumer.commit({tp: offsets.last + 1})
+        metrics.ROWS.labels(tp.topic).inc(len(batch.rows))
+        metrics.DEAD_LETTERS.labels(tp.topic).inc(len(batch.dead_letters))
+        metrics.BATCHES.labels(tp.topic, kind).inc()
+        if self.batches.get(tp) is batch:
+            del self.batches[tp]
+
+    async def _report_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                position = await self.consumer.position(tp)
+                metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
