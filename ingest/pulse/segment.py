@@ -75,6 +75,7 @@ class Context(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
     library: Library | None = None
     os: Os | None = None
     device: Device | None = None
+    traits: dict[str, Any] | None = None
     session_id: str | None = msgspec.field(default=None, name="session_id")
 
 

@@ -26,6 +26,9 @@ class StackSettings(BaseModel):
     )
     host: str = Field(default=LOOPBACK, description="address every local service binds to")
     java: str = Field(default="java", description="Java 17+ executable used to run Kafka")
+    mvn: str = Field(default="mvn", description="Maven executable that fetches the Kafka and s3proxy jars")
+    redis_server: str = Field(default="redis-server", description="redis-server executable")
+    s3proxy_version: str = "4.1.0"
     kafka_version: str = "4.1.1"
     kafka_heap: str = "1g"
     start_timeout_s: float = 90.0
@@ -87,7 +90,7 @@ class S3Settings(BaseModel):
     region: str = "us-east-1"
     bucket: str = "pulse-archive"
     access_key_id: str = "pulse"
-    secret_access_key: str = "pulse-secret"
+    secret_access_key: str = "pulse-secret"  # noqa: S105 - the local stack's own S3 server only
     sse: str | None = Field(default=None, description="AES256 or aws:kms")
     sse_kms_key_id: str | None = None
 

@@ -1,0 +1,183 @@
+"""Turns one validated Segment message into the enriched event the warehouse stores.
+
+Missing context never blocks an event: unknown values are stored as ``unknown``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from ua_parser import parse as parse_user_agent
+
+from pulse.events import UNKNOWN, EnrichedEvent, format_time
+from pulse.segment import Message, contract_errors, typed_properties
+
+#: Clock differences below this are network delay, not a wrong device clock.
+SKEW_TOLERANCE = timedelta(seconds=5)
+#: An event may not claim to be later than it was received by more than this.
+MAX_FUTURE = timedelta(minutes=5)
+
+_PROMOTED_PROPERTIES = frozenset(
+    {
+        "post_id",
+        "author_id",
+        "category",
+        "hashtags",
+        "query",
+        "campaign_id",
+        "creative_id",
+        "spend_micros",
+        "revenue_micros",
+        "session_id",
+    }
+)
+_SEARCH_ENGINES = ("google.", "bing.", "duckduckgo.", "yahoo.", "yandex.", "baidu.", "ecosia.")
+_SOCIAL_SITES = ("facebook.", "instagram.", "t.co", "twitter.", "x.com", "tiktok.", "linkedin.", "reddit.", "youtube.")
+
+
+class InvalidEvent(ValueError):
+    """The message is well-formed JSON but not an event Pulse can store; the text is the reason.
+
+    ``code`` is a short, low-cardinality label for metrics and the dead-letter table.
+    """
+
+    def __init__(self, reason: str, code: str = "invalid") -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+@lru_cache(maxsize=16_384)
+def device_of(user_agent: str) -> tuple[str, str, str]:
+    """(device_type, os, browser) from a user agent; cached because agents repeat heavily."""
+    if not user_agent:
+        return UNKNOWN, UNKNOWN, UNKNOWN
+    parsed = parse_user_agent(user_agent)
+    os_family = parsed.os.family if parsed.os else UNKNOWN
+    browser = parsed.user_agent.family if parsed.user_agent else UNKNOWN
+    device_family = (parsed.device.family if parsed.device else "") or ""
+    if "iPad" in device_family or "Tablet" in user_agent:
+        device_type = "tablet"
+    elif os_family in ("iOS", "Android") or "Mobile" in user_agent:
+        device_type = "mobile"
+    elif os_family in ("Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora"):
+        device_type = "desktop"
+    else:
+        device_type = UNKNOWN
+    return device_type, os_family or UNKNOWN, browser or UNKNOWN
+
+
+def referrer_source(message: Message) -> str:
+    """search | social | campaign | direct | internal | referral, from UTM and the page referrer."""
+    context = message.context
+    if context.campaign is not None and (context.campaign.source or context.campaign.medium):
+        return "campaign"
+    page = context.page
+    referrer = page.referrer if page is not None else None
+    if not referrer:
+        return "direct"
+    referrer_host = urlsplit(referrer).netloc.lower()
+    page_host = urlsplit(page.url).netloc.lower() if page is not None and page.url else ""
+    if page_host and referrer_host == page_host:
+        return "internal"
+    if any(engine in referrer_host for engine in _SEARCH_ENGINES):
+        return "search"
+    if any(site in referrer_host for site in _SOCIAL_SITES):
+        return "social"
+    return "referral"
+
+
+def event_time(message: Message, received_at: datetime, flags: list[str]) -> datetime:
+    """Segment's clock-skew rule: shift the device timestamp by the device clock's error."""
+    timestamp = message.timestamp or received_at
+    if timestamp.tzinfo is None:
+        timestamp = timestamp.replace(tzinfo=UTC)
+    sent_at = message.sent_at
+    if sent_at is not None:
+        if sent_at.tzinfo is None:
+            sent_at = sent_at.replace(tzinfo=UTC)
+        skew = sent_at - received_at
+        if abs(skew) > SKEW_TOLERANCE:
+            timestamp = timestamp - skew
+            flags.append("clock_skew_corrected")
+    if timestamp - received_at > MAX_FUTURE:
+        flags.append("future_timestamp")
+        timestamp = received_at
+    return timestamp
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _code_of(problem: str) -> str:
+    """A low-cardinality label for a contract problem (metrics, dead-letter table)."""
+    for prefix, code in (
+        ("neither userId", "missing_identity"),
+        ("track without event", "missing_event"),
+        ("event ", "unknown_event"),
+        ("timestamp", "bad_timestamp"),
+        ("properties", "bad_property"),
+        ("traits", "bad_trait"),
+        ("messageId", "missing_message_id"),
+    ):
+        if problem.startswith(prefix):
+            return code
+    return "missing_property" if " lacks properties " in problem else "invalid"
+
+
+def enrich(message: Message, *, received_at: datetime, source: str, sent_at: datetime | None) -> EnrichedEvent:
+    """Validate what the types cannot express, then build the enriched event."""
+    problems = contract_errors(message)
+    if problems:
+        raise InvalidEvent("; ".join(problems), _code_of(problems[0]))
+    typed = typed_properties(message)
+    name = message.event if message.type == "track" and message.event else message.type
+    if message.sent_at is None and sent_at is not None:
+        message.sent_at = sent_at
+    flags: list[str] = []
+    moment = event_time(message, received_at, flags)
+    context = message.context
+    location = context.location
+    traits = {**(context.traits or {}), **(message.traits if message.type == "identify" else {})}
+    device_type, os_family, browser = device_of(context.user_agent or "")
+    if context.device is not None and context.device.type:
+        device_type = context.device.type
+    properties = message.properties
+    extra = {k: v for k, v in properties.items() if k not in _PROMOTED_PROPERTIES}
+    return EnrichedEvent(
+        message_id=message.message_id,
+        call=message.type,
+        event=name,
+        event_time=format_time(moment),
+        received_at=format_time(received_at),
+        sent_at=format_time(message.sent_at) if message.sent_at else None,
+        user_id=_text(message.user_id),
+        anonymous_id=_text(message.anonymous_id),
+        source=source,
+        session_id=typed.session_id or context.session_id or "",
+        country=(location.country if location and location.country else _text(traits.get("country"))) or UNKNOWN,
+        region=(location.region if location and location.region else _text(traits.get("region"))) or UNKNOWN,
+        city=(location.city if location and location.city else _text(traits.get("city"))) or UNKNOWN,
+        age_band=_text(traits.get("age_band")) or UNKNOWN,
+        segment=_text(traits.get("segment")) or UNKNOWN,
+        language=_text(traits.get("language")) or (context.locale or "").split("-")[0] or UNKNOWN,
+        device_type=device_type,
+        os=os_family,
+        browser=browser,
+        referrer_source=referrer_source(message),
+        post_id=typed.post_id or "",
+        author_id=typed.author_id or "",
+        category=typed.category or UNKNOWN,
+        hashtags=[tag.lstrip("#").lower() for tag in typed.hashtags or ()],
+        search_query=typed.query or "",
+        campaign_id=typed.campaign_id or "",
+        creative_id=typed.creative_id or "",
+        spend_micros=typed.spend_micros or 0,
+        revenue_micros=typed.revenue_micros or 0,
+        properties=orjson.dumps(extra).decode(),
+        flags=flags,
+    )
