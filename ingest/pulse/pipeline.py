@@ -1,0 +1,65 @@
+"""The pipeline's own services (collector, loader) as supervised background processes.
+
+`pulse up`, `pulse bench e2e` and the end-to-end tests start them the same way, on top of a
+running stack, with the caller's settings handed down as ``PULSE_*`` variables.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import httpx
+
+from pulse.settings import Settings
+from pulse.stack.env import settings_env
+from pulse.stack.process import ServiceSpec, ServiceState, Supervisor
+
+PIPELINE_SERVICES = ("loader", "collector")
+
+
+def supervisor_for(settings: Settings) -> Supervisor:
+    return Supervisor(settings.stack.run_dir, settings.stack.logs_dir)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def pipeline_specs(settings: Settings) -> dict[str, ServiceSpec]:
+    env = settings_env(settings)
+    host = settings.stack.host
+    collector_url = f"http://{settings.collector.host}:{settings.collector.port}"
+    return {
+        "loader": ServiceSpec(
+            name="loader",
+            argv=[sys.executable, "-m", "pulse", "loader", "run"],
+            port=settings.loader.metrics_port,
+            host=host,
+            env=env,
+        ),
+        "collector": ServiceSpec(
+            name="collector",
+            argv=[sys.executable, "-m", "pulse", "collector", "serve"],
+            port=settings.collector.port,
+            host=settings.collector.host,
+            env=env,
+            ready=lambda: _http_ok(f"{collector_url}/readyz"),
+        ),
+    }
+
+
+def start_pipeline(settings: Settings) -> list[ServiceState]:
+    """Start the loader, then the collector (so nothing is produced before it can be loaded)."""
+    supervisor = supervisor_for(settings)
+    specs = pipeline_specs(settings)
+    return [supervisor.start(specs[name], settings.stack.start_timeout_s) for name in PIPELINE_SERVICES]
+
+
+def stop_pipeline(settings: Settings) -> None:
+    """Stop the collector first (it drains requests), then the loader (it flushes and commits)."""
+    supervisor = supervisor_for(settings)
+    for name in reversed(PIPELINE_SERVICES):
+        supervisor.stop(name)
