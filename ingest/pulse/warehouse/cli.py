@@ -1,9 +1,88 @@
-"""`pulse warehouse serve` and `pulse migrate` (placeholder until the warehouse module lands)."""
+"""`pulse warehouse serve` and `pulse migrate [status]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from pulse.settings import get_settings
 
 app = typer.Typer(help="The embedded warehouse (chDB behind ClickHouse's HTTP interface).", no_args_is_help=True)
+migrate_app = typer.Typer(help="Apply clickhouse/schema/NNNN_name.sql migrations in order, each once.")
+
+SchemaDir = Annotated[
+    Path | None, typer.Option("--schema-dir", help="folder of NNNN_name.sql files (default: clickhouse/schema)")
+]
+
+
+@app.command()
+def serve(
+    pool_size: Annotated[int, typer.Option(min=1, help="chDB connections = queries run in parallel")] = 4,
+    port: Annotated[int | None, typer.Option(help="default: the port of PULSE_CLICKHOUSE__URL")] = None,
+) -> None:
+    """Own the chDB data path and serve ClickHouse's HTTP interface on loopback until SIGTERM."""
+    from pulse.warehouse.serve import serve as run
+
+    run(get_settings(), pool_size=pool_size, port=port)
+
+
+@migrate_app.callback(invoke_without_command=True)
+def migrate(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be applied, change nothing")] = False,
+    schema_dir: SchemaDir = None,
+) -> None:
+    """Create the database if missing and apply pending migrations."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pulse.warehouse.client import connect
+    from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover
+    from pulse.warehouse.migrations import migrate as apply
+
+    settings = get_settings()
+    migrations = discover(schema_dir or DEFAULT_SCHEMA_DIR)
+    client = connect(settings, use_database=False)
+    try:
+        done = apply(client, settings.clickhouse.database, migrations, dry_run=dry_run)
+    finally:
+        client.close()
+    console = Console()
+    verb = "would apply" if dry_run else "applied"
+    for migration in done:
+        console.print(f"{verb} {migration.path.name}")
+    console.print(
+        f"{len(done)} migration(s) {verb}; database {settings.clickhouse.database} is up to date"
+        if not dry_run
+        else f"{len(done)} migration(s) pending"
+    )
+
+
+@migrate_app.command("status")
+def migrate_status(schema_dir: SchemaDir = None) -> None:
+    """Show each migration: applied, pending, changed since applied, or missing from the repo."""
+    from pulse.warehouse.client import connect
+    from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover, status
+
+    settings = get_settings()
+    client = connect(settings, use_database=False)
+    try:
+        rows = status(client, settings.clickhouse.database, discover(schema_dir or DEFAULT_SCHEMA_DIR))
+    finally:
+        client.close()
+    table = Table(title=f"migrations of {settings.clickhouse.database}")
+    for column in ("version", "name", "state", "applied at"):
+        table.add_column(column)
+    colours = {"applied": "green", "pending": "yellow", "changed": "bold red", "missing": "red"}
+    for row in rows:
+        applied_at = f"{row.applied_at:%Y-%m-%d %H:%M:%S}" if row.applied_at else ""
+        table.add_row(f"{row.version:04d}", row.name, f"[{colours[row.state]}]{row.state}[/]", applied_at)
+    Console(width=120).print(table)
 
 
 def register(root: typer.Typer) -> None:
     """Add top-level warehouse commands (`pulse migrate`)."""
+    root.add_typer(migrate_app, name="migrate")
