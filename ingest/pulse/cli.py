@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pulse.errors import PulseError
 
@@ -45,5 +46,6 @@ def main() -> None:
     try:
         app()
     except PulseError as error:
-        Console(stderr=True).print(f"[bold red]error:[/] {error}")
+        # soft_wrap: one line even on a narrow terminal or a pipe; escape: messages may hold [brackets].
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(error))}")
         sys.exit(2)

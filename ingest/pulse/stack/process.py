@@ -28,6 +28,8 @@ class ServiceSpec:
     argv: Sequence[str]
     port: int | None = None
     host: str = "127.0.0.1"
+    #: Ports the service binds besides ``port`` (Kafka's controller): checked free before starting.
+    extra_ports: Sequence[int] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     ready: Callable[[], bool] | None = None
@@ -91,11 +93,12 @@ class Supervisor:
         current = self.state(spec.name)
         if current.running:
             return current
-        if spec.port is not None and port_is_open(spec.host, spec.port):
-            raise PulseError(
-                f"{spec.name}: port {spec.host}:{spec.port} is already taken by another process; "
-                f"free it or choose another port (see `pulse stack status` and PULSE_* settings)"
-            )
+        for port in (spec.port, *spec.extra_ports):
+            if port is not None and port_is_open(spec.host, port):
+                raise PulseError(
+                    f"{spec.name}: port {spec.host}:{port} is already taken by another process; "
+                    f"free it or choose another port (see `pulse stack status` and PULSE_* settings)"
+                )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_file(spec.name)
@@ -122,15 +125,14 @@ class Supervisor:
             if process.poll() is not None:
                 self._pid_file(spec.name).unlink(missing_ok=True)
                 raise PulseError(
-                    f"{spec.name} exited with code {process.returncode} while starting; "
-                    f"last lines of {log}:\n{_tail(log)}"
+                    f"{spec.name} exited with code {process.returncode} while starting (log {log}): {_last_line(log)}"
                 )
             port_ok = spec.port is None or port_is_open(spec.host, spec.port)
             if port_ok and (spec.ready is None or _safe(spec.ready)):
                 return
             time.sleep(0.2)
         self.stop(spec.name)
-        raise PulseError(f"{spec.name} was not ready after {timeout_s:.0f}s; last lines of {log}:\n{_tail(log)}")
+        raise PulseError(f"{spec.name} was not ready after {timeout_s:.0f}s (log {log}): {_last_line(log)}")
 
     def stop(self, name: str, timeout_s: float = 30.0, stop_signal: signal.Signals = signal.SIGTERM) -> bool:
         """Stop the service's whole process group; True if something was running."""
@@ -169,8 +171,10 @@ def _safe(check: Callable[[], bool]) -> bool:
         return False
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def _last_line(path: Path) -> str:
+    """The log's last non-empty line: errors stay one line, the log path says where the rest is."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return "(no log)"
+    return lines[-1][:300] if lines else "(empty log)"
