@@ -80,44 +80,54 @@ def leading_keyword(sql: str) -> str:
 
 def produces_result(sql: str) -> bool:
     """Whether a statement returns rows (and so an output format), judged by its first keyword."""
-    return leading_keyword(sql) in _RESULT_KEYWORDS or explicit_format(sql) is not None
+    keyword = leading_keyword(sql)
+    return keyword in _RESULT_KEYWORDS or (keyword != "INSERT" and explicit_format(sql) is not None)
 
 
 def explicit_format(sql: str) -> str | None:
-    """The output format named by a top-level ``FORMAT x`` clause, if the statement has one."""
+    """The output format named by a top-level ``FORMAT x`` clause, if the statement has one.
+
+    The clause comes last (SETTINGS may follow), which tells it apart from a column named
+    ``format``.
+    """
     if "FORMAT" not in sql.upper():
         return None
-    found: str | None = None
+    code = list(_code_tokens(sql))
     depth = 0
-    previous_format = False
-    for token in _code_tokens(sql):
+    for index, token in enumerate(code):
         if token.kind == "open":
             depth += 1
         elif token.kind == "close":
             depth -= 1
-        elif previous_format and token.kind == "word":
-            found = token.text
-        previous_format = depth == 0 and token.kind == "word" and token.text.upper() == "FORMAT"
-    return found
+        elif depth == 0 and token.kind == "word" and token.text.upper() == "FORMAT" and index + 1 < len(code):
+            name = code[index + 1]
+            after = code[index + 2] if index + 2 < len(code) else None
+            ends = after is None or after.kind == "semi" or after.text.upper() == "SETTINGS"
+            if name.kind == "word" and ends:
+                return name.text
+    return None
 
 
 def split_statements(script: str) -> list[str]:
-    """Split a SQL script on top-level ``;`` into trimmed statements, dropping empty or comment-only ones.
+    """Split a SQL script on top-level ``;`` into statements, dropping empty or comment-only ones.
 
-    Semicolons inside string literals, quoted identifiers and comments never split.
+    Semicolons inside string literals, quoted identifiers and comments never split. A
+    statement runs from its first to its last code token: comments around it are dropped,
+    comments inside it are kept.
     """
     statements: list[str] = []
-    begin = 0
-    has_code = False
+    first: Token | None = None
+    last: Token | None = None
     for token in tokens(script):
         if token.kind == "semi":
-            if has_code:
-                statements.append(script[begin : token.start].strip())
-            begin, has_code = token.end, False
+            if first is not None and last is not None:
+                statements.append(script[first.start : last.end])
+            first = last = None
         elif token.kind != "comment":
-            has_code = True
-    if has_code:
-        statements.append(script[begin:].strip())
+            first = first or token
+            last = token
+    if first is not None and last is not None:
+        statements.append(script[first.start : last.end])
     return statements
 
 
