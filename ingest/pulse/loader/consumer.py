@@ -62,9 +62,23 @@ class Loader:
         self._stopping.set()
 
     async def recover(self, assigned: list[TopicPartition]) -> None:
-        intents_by_topic = {
-            topic: await asyncio.to_thread(self.sink.latest_intents, topic) for topic in {tp.topic for tp in assigned}
-        }
+        """Seek every assigned partition with an uncommitted intent back to the intent's start.
+
+        Consuming before this succeeds could cut a different range and double-count, so a
+        warehouse that cannot answer holds the assignment here until it can.
+        """
+        topics = {tp.topic for tp in assigned}
+        attempt = 0
+        while True:
+            try:
+                intents_by_topic = {topic: await asyncio.to_thread(self.sink.latest_intents, topic) for topic in topics}
+                break
+            except Exception as error:
+                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                attempt += 1
+                metrics.WRITE_ERRORS.labels("recovery").inc()
+                log.warning("cannot read loader intents, retrying", extra={"error": str(error)[:500], "delay_s": delay})
+                await asyncio.sleep(delay)
         for tp in assigned:
             self.batches.pop(tp, None)
             committed = await self.consumer.committed(tp)

@@ -14,7 +14,7 @@ INTENTS_TABLE = "loader_batches"
 DEAD_LETTERS_TABLE = "loader_dead_letters"
 
 _LATEST_INTENTS = """
-SELECT partition, max(first_offset) AS first_offset, argMax(last_offset, first_offset) AS last_offset
+SELECT partition, max(first_offset) AS planned_first, argMax(last_offset, first_offset) AS planned_last
 FROM loader_batches
 WHERE topic = {topic:String}
 GROUP BY partition
