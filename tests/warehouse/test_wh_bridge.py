@@ -7,6 +7,7 @@ import gzip
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -295,3 +296,18 @@ def test_restart_keeps_data_and_drains_in_flight_queries(own_warehouse: Warehous
     own_warehouse.start()
     again = own_warehouse.client()
     assert again.command("SELECT count(), sum(a) FROM kept") == ["1000", str(sum(range(1000)))]
+
+
+def test_refuses_a_second_owner_and_non_loopback(warehouse: Warehouse) -> None:
+    second = Warehouse(path=warehouse.path, home=warehouse.home)
+    env = {**second.env, "PULSE_CLICKHOUSE__URL": second.url}
+    command = [sys.executable, "-m", "pulse", "warehouse", "serve"]
+    taken = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert taken.returncode == 2, taken.stderr
+    assert "cannot open chDB" in taken.stderr
+    exposed = subprocess.run(
+        command, env={**env, "PULSE_STACK__HOST": "0.0.0.0"}, capture_output=True, text=True, timeout=60
+    )
+    assert exposed.returncode == 2
+    assert "loopback" in exposed.stderr
+    assert httpx.get(f"{warehouse.url}/ping").text == "Ok.\n"  # the owner is unaffected
