@@ -11,8 +11,10 @@ import asyncio
 import base64
 import subprocess
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 
@@ -27,6 +29,7 @@ NAME = "kafka"
 LOG4J = "2.24.3"
 SLF4J = "2.0.17"
 TOPIC_ALREADY_EXISTS = 36
+T = TypeVar("T")
 
 LOG4J2_PROPERTIES = """\
 # Everything to stdout, which the supervisor writes to <logs>/kafka.log.
@@ -170,10 +173,20 @@ async def _healthy(settings: Settings) -> bool:
         await admin.close()
 
 
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion, also from code already inside an event loop (async tests)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def healthy(settings: Settings) -> bool:
     """The broker answers metadata requests and knows its controller."""
     try:
-        return asyncio.run(_healthy(settings))
+        return _run(_healthy(settings))
     except Exception:
         return False
 
@@ -215,7 +228,7 @@ def _raise_errors(response: Any) -> None:
 def ensure_topics(settings: Settings) -> None:
     """Create missing family topics, and grow ones with too few partitions (idempotent)."""
     try:
-        asyncio.run(_ensure_topics(settings))
+        _run(_ensure_topics(settings))
     except PulseError:
         raise
     except Exception as error:

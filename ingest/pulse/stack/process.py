@@ -63,7 +63,33 @@ def _pid_alive(pid: int) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
-    return True
+    # Nor is one whose parent is not us (`pulse stack up` has exited) and not yet reaped by init.
+    return not _is_zombie(pid)
+
+
+def _group_alive(pgid: int) -> bool:
+    """The leader or any other process of its group (its children) still runs."""
+    return _pid_alive(pgid) or bool(group_members(pgid))
+
+
+def group_members(pgid: int) -> list[int]:
+    """Running (not zombie) pids whose process group is ``pgid``; from /proc, empty where it is absent."""
+    members = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getpgid(int(entry.name)) == pgid and not _is_zombie(int(entry.name)):
+                    members.append(int(entry.name))
+    return members
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # Format: "pid (comm) state ...": comm may hold spaces and parentheses, so split after the last ")".
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 class Supervisor:
@@ -143,11 +169,12 @@ class Supervisor:
             return False
         _signal_group(current.pid, stop_signal)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _pid_alive(current.pid):
-            time.sleep(0.1)
-        if _pid_alive(current.pid):
+        while time.monotonic() < deadline and _group_alive(current.pid):
+            time.sleep(0.05)
+        if _group_alive(current.pid):
+            # The leader or one of its children ignored the polite signal: no orphans either way.
             _signal_group(current.pid, signal.SIGKILL)
-            while _pid_alive(current.pid):
+            while _group_alive(current.pid):
                 time.sleep(0.05)
         pid_file.unlink(missing_ok=True)
         return True
