@@ -54,7 +54,7 @@ def test_a_batch_is_ready_by_size_or_by_age() -> None:
 def test_a_rebuilt_batch_ends_exactly_where_the_intent_ended(first: int, planned: int, extra: int) -> None:
     """Neither size nor age may cut a rebuild short or long: its token must match the first try."""
     last = first + planned - 1
-    batch = PartitionBatch("t", 1, must_end_at=last)
+    batch = PartitionBatch("t", 1, must_end_at=last, rebuild=True)
     taken = []
     for offset in range(first, last + 1 + extra):
         if not batch.accepts(offset):

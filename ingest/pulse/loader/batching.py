@@ -53,8 +53,10 @@ class PartitionBatch:
 
     topic: str
     partition: int
-    #: When set, the batch is being rebuilt after a crash and must end exactly at this offset.
+    #: When set, the batch may not extend past this offset (the start of an already planned range).
     must_end_at: int | None = None
+    #: A rebuild of a planned range: it ends exactly at ``must_end_at``, whatever its size or age.
+    rebuild: bool = False
     first: int | None = None
     last: int = -1
     rows: list[bytes] = field(default_factory=list)
@@ -65,12 +67,8 @@ class PartitionBatch:
     def size(self) -> int:
         return len(self.rows) + len(self.dead_letters)
 
-    @property
-    def is_recovery(self) -> bool:
-        return self.must_end_at is not None
-
     def accepts(self, offset: int) -> bool:
-        """False when ``offset`` lies past a recovery boundary and must start the next batch."""
+        """False when ``offset`` lies past this batch's boundary and must start the next batch."""
         return self.must_end_at is None or offset <= self.must_end_at
 
     def add(self, offset: int, value: bytes | None) -> None:
@@ -94,8 +92,10 @@ class PartitionBatch:
     def is_ready(self, max_rows: int, max_age_s: float, now: float | None = None) -> bool:
         if self.first is None:
             return False
-        if self.must_end_at is not None:
-            return self.last >= self.must_end_at
+        if self.must_end_at is not None and self.last >= self.must_end_at:
+            return True
+        if self.rebuild:
+            return False
         age = (now if now is not None else time.monotonic()) - self.opened_at
         return self.size >= max_rows or age >= max_age_s
 

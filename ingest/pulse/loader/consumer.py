@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -16,7 +17,7 @@ from aiokafka.structs import ConsumerRecord
 
 from pulse.loader import metrics
 from pulse.loader.batching import PartitionBatch
-from pulse.loader.sink import WarehouseSink
+from pulse.loader.sink import Intent, WarehouseSink
 from pulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class _Recovery(ConsumerRebalanceListener):  # type: ignore[misc]
         # Not yet written, not committed: the next owner re-reads these messages.
         for tp in revoked:
             self.loader.batches.pop(tp, None)
+            self.loader.planned.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         await self.loader.recover(list(assigned))
@@ -47,6 +49,7 @@ class Loader:
         self.sink = sink
         self.topics = topics
         self.batches: dict[TopicPartition, PartitionBatch] = {}
+        self.planned: dict[TopicPartition, deque[Intent]] = {}
         self._stopping = asyncio.Event()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka.bootstrap_servers,
@@ -62,35 +65,53 @@ class Loader:
         self._stopping.set()
 
     async def recover(self, assigned: list[TopicPartition]) -> None:
-        """Seek every assigned partition with an uncommitted intent back to the intent's start.
+        """Load the ranges already planned from each assigned partition's committed offset on.
 
-        Consuming before this succeeds could cut a different range and double-count, so a
+        Consuming before this succeeds could cut different ranges and double-count, so a
         warehouse that cannot answer holds the assignment here until it can.
         """
-        topics = {tp.topic for tp in assigned}
+        committed: dict[str, dict[int, int]] = {}
+        for tp in assigned:
+            self.batches.pop(tp, None)
+            committed.setdefault(tp.topic, {})[tp.partition] = await self.consumer.committed(tp) or 0
         attempt = 0
         while True:
             try:
-                intents_by_topic = {topic: await asyncio.to_thread(self.sink.latest_intents, topic) for topic in topics}
+                planned = {
+                    topic: await asyncio.to_thread(self.sink.planned_ranges, topic, offsets)
+                    for topic, offsets in committed.items()
+                }
                 break
             except Exception as error:
                 delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
                 attempt += 1
                 metrics.WRITE_ERRORS.labels("recovery").inc()
-                log.warning("cannot read loader intents, retrying", extra={"error": str(error)[:500], "delay_s": delay})
+                log.warning("cannot read planned ranges, retrying", extra={"error": str(error)[:500], "delay_s": delay})
                 await asyncio.sleep(delay)
         for tp in assigned:
-            self.batches.pop(tp, None)
-            committed = await self.consumer.committed(tp)
-            intent = intents_by_topic[tp.topic].get(tp.partition)
-            if intent is None or intent.last < (committed or 0):
-                continue
-            log.info(
-                "rebuilding planned batch",
-                extra={"topic": tp.topic, "partition": tp.partition, "first": intent.first, "last": intent.last},
-            )
-            self.batches[tp] = PartitionBatch(tp.topic, tp.partition, must_end_at=intent.last)
-            self.consumer.seek(tp, intent.first)
+            ranges = planned[tp.topic].get(tp.partition, [])
+            self.planned[tp] = deque(ranges)
+            if ranges:
+                log.info(
+                    "replaying planned ranges",
+                    extra={
+                        "topic": tp.topic,
+                        "partition": tp.partition,
+                        "ranges": len(ranges),
+                        "first": ranges[0].first,
+                    },
+                )
+
+    def _new_batch(self, tp: TopicPartition, offset: int) -> PartitionBatch:
+        """A batch starting at ``offset``: a rebuild if a planned range covers it, else a new one
+        that stops short of the next planned range."""
+        planned = self.planned.get(tp)
+        while planned and planned[0].last < offset:
+            planned.popleft()
+        if planned and planned[0].first <= offset:
+            return PartitionBatch(tp.topic, tp.partition, must_end_at=planned.popleft().last, rebuild=True)
+        boundary = planned[0].first - 1 if planned else None
+        return PartitionBatch(tp.topic, tp.partition, must_end_at=boundary)
 
     async def run(self) -> None:
         self.consumer.subscribe(self.topics, listener=_Recovery(self))
@@ -116,7 +137,7 @@ class Loader:
             await self._write(tp, batch)
             batch = None
         if batch is None:
-            batch = self.batches[tp] = PartitionBatch(tp.topic, tp.partition)
+            batch = self.batches[tp] = self._new_batch(tp, message.offset)
         batch.add(message.offset, message.value)
 
     async def _flush(self, *, only_ready: bool) -> None:
@@ -128,7 +149,7 @@ class Loader:
                 continue
             if only_ready and not batch.is_ready(max_rows, max_age_s, now):
                 continue
-            if not only_ready and batch.is_recovery and batch.last < (batch.must_end_at or 0):
+            if not only_ready and batch.rebuild and batch.last < (batch.must_end_at or 0):
                 continue  # an incomplete rebuild must not be cut short: leave it uncommitted
             await self._write(tp, batch)
 
@@ -138,7 +159,7 @@ class Loader:
         Retrying forever is deliberate: the messages stay uncommitted in Kafka, so a warehouse
         outage only grows lag; it never drops data.
         """
-        kind = "rebuild" if batch.is_recovery else "new"
+        kind = "rebuild" if batch.rebuild else "new"
         attempt = 0
         while True:
             started = time.perf_counter()

@@ -13,17 +13,19 @@ EVENTS_TABLE = "events"
 INTENTS_TABLE = "loader_batches"
 DEAD_LETTERS_TABLE = "loader_dead_letters"
 
-_LATEST_INTENTS = """
-SELECT partition, max(first_offset) AS planned_first, argMax(last_offset, first_offset) AS planned_last
+_PLANNED_RANGES = """
+SELECT DISTINCT partition, first_offset, last_offset
 FROM loader_batches
 WHERE topic = {topic:String}
-GROUP BY partition
+  AND has({partitions:Array(UInt16)}, partition)
+  AND last_offset >= {committed:Array(UInt64)}[indexOf({partitions:Array(UInt16)}, partition)]
+ORDER BY partition, first_offset
 """
 
 
 @dataclass(frozen=True)
 class Intent:
-    """The last range a loader planned for a partition (inserted or not)."""
+    """A range a loader planned for a partition (inserted or not)."""
 
     first: int
     last: int
@@ -35,14 +37,24 @@ class WarehouseSink:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def latest_intents(self, topic: str) -> dict[int, Intent]:
-        result = self.client.query(_LATEST_INTENTS, parameters={"topic": topic})
-        return {int(p): Intent(int(first), int(last)) for p, first, last in result.result_rows}
+    def planned_ranges(self, topic: str, committed: dict[int, int]) -> dict[int, list[Intent]]:
+        """Ranges planned at or after each partition's committed offset, in offset order.
+
+        Normally at most one (a crash between insert and commit); after an offset reset, every
+        range since, so a replay cuts the same blocks and deduplication drops them.
+        """
+        partitions = sorted(committed)
+        parameters = {"topic": topic, "partitions": partitions, "committed": [committed[p] for p in partitions]}
+        result = self.client.query(_PLANNED_RANGES, parameters=parameters)
+        ranges: dict[int, list[Intent]] = {}
+        for partition, first, last in result.result_rows:
+            ranges.setdefault(int(partition), []).append(Intent(int(first), int(last)))
+        return ranges
 
     def write(self, batch: PartitionBatch) -> OffsetRange:
         """Record the intent (unless rebuilding one), then insert rows and dead letters under its token."""
         offsets = batch.offsets
-        if not batch.is_recovery:
+        if not batch.rebuild:
             self.client.insert(
                 INTENTS_TABLE,
                 [[offsets.topic, offsets.partition, offsets.first, offsets.last, offsets.token]],
