@@ -302,10 +302,14 @@ class TrafficGenerator:
             # Sessions whose next action is due by now join the ready line, earliest first.
             cursor = self._cursor
             if t >= cursor:
-                for ms in range(cursor, t + 1):
-                    bucket = due.pop(ms, None)
-                    if bucket is not None:
-                        ready.extend(bucket)
+                if t - cursor < 4 * len(due):  # dense: walk the milliseconds
+                    for ms in range(cursor, t + 1):
+                        bucket = due.pop(ms, None)
+                        if bucket is not None:
+                            ready.extend(bucket)
+                else:  # sparse (low rates): walk the few buckets that are due
+                    for ms in sorted(ms for ms in due if ms <= t):
+                        ready.extend(due.pop(ms))
                 self._cursor = t + 1
             session = ready.popleft() if ready else open_session(t)
             emit(session, t, messages, facts)
