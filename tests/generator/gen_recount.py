@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from pulse.generator.population import DEVICES
+from pulse.generator.truth import TruthReport
 from pulse.segment import BatchBody, Message, decode_batch
 
 UA_DEVICE = {device.user_agent: device for device in DEVICES}
@@ -102,3 +103,29 @@ def recount_lines(data: bytes) -> Recount:
     for line in data.splitlines():
         recount.add_body(decode_batch(line))
     return recount
+
+
+def assert_truth_matches(data: bytes, report: TruthReport, *, unacknowledged: int = 0) -> None:
+    """Every figure of the truth equals the recount of these batch lines."""
+    recount = recount_lines(data)
+    assert report.batches == recount.batches == len(data.splitlines())
+    assert report.events == len(recount.messages) == sum(report.totals.values())
+    assert report.totals == dict(recount.totals)
+    assert report.per_minute == {m: dict(c) for m, c in recount.per_minute.items()}
+    assert report.unique_users == len(recount.user_times)
+    assert report.unique_users_per_minute == {m: len(u) for m, u in recount.users_per_minute.items()}
+    assert report.per_country == dict(recount.per_country)
+    assert report.per_device_type == dict(recount.per_device_type)
+    assert report.per_os == dict(recount.per_os)
+    for table, truth in ((recount.campaigns, report.per_campaign), (recount.creatives, report.per_creative)):
+        assert set(truth) == set(table)
+        for key, row in truth.items():
+            for name in ("impressions", "clicks", "conversions", "spend_micros", "revenue_micros"):
+                assert getattr(row, name) == table[key][name], (key, name)
+    assert report.hashtags_per_minute == {m: dict(c) for m, c in recount.hashtags.items()}
+    count, bounces, duration = recount.sessions()
+    assert (report.sessions.count, report.sessions.bounces, report.sessions.total_duration_ms) == (
+        count, bounces, duration,
+    )
+    assert report.sessions.session_ids == len(recount.session_ids)
+    assert report.unacknowledged.events == unacknowledged

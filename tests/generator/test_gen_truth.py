@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gen_recount import recount_lines
+from gen_recount import assert_truth_matches, recount_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,31 +46,6 @@ def test_different_seed_or_start_differs(tmp_path: Path) -> None:
     assert base != later
     ids = {m.message_id for m in recount_lines(base).messages}
     assert ids.isdisjoint(m.message_id for m in recount_lines(later).messages)
-
-
-def assert_truth_matches(data: bytes, report: TruthReport) -> None:
-    recount = recount_lines(data)
-    assert report.batches == recount.batches == len(data.splitlines())
-    assert report.events == len(recount.messages) == sum(report.totals.values())
-    assert report.totals == dict(recount.totals)
-    assert report.per_minute == {m: dict(c) for m, c in recount.per_minute.items()}
-    assert report.unique_users == len(recount.user_times)
-    assert report.unique_users_per_minute == {m: len(u) for m, u in recount.users_per_minute.items()}
-    assert report.per_country == dict(recount.per_country)
-    assert report.per_device_type == dict(recount.per_device_type)
-    assert report.per_os == dict(recount.per_os)
-    for table, truth in ((recount.campaigns, report.per_campaign), (recount.creatives, report.per_creative)):
-        assert set(truth) == set(table)
-        for key, row in truth.items():
-            for name in ("impressions", "clicks", "conversions", "spend_micros", "revenue_micros"):
-                assert getattr(row, name) == table[key][name], (key, name)
-    assert report.hashtags_per_minute == {m: dict(c) for m, c in recount.hashtags.items()}
-    count, bounces, duration = recount.sessions()
-    assert (report.sessions.count, report.sessions.bounces, report.sessions.total_duration_ms) == (
-        count, bounces, duration,
-    )
-    assert report.sessions.session_ids == len(recount.session_ids)
-    assert report.unacknowledged.events == 0
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
