@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PULSE  := $(BIN)/pulse
 
-.PHONY: install up down test lint typecheck generate bench clean
+.PHONY: install up down test lint typecheck generate bench clean deploy-tools deploy-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,9 @@ typecheck:
 
 clean:
 	rm -rf .pulse .pulse-test
+
+deploy-tools:  ## helm (built with Go, cached in ~/.cache/pulse/bin) and the Compose schema
+	bash helm/scripts/install-tools.sh
+
+deploy-test: install  ## helm lint/template, Kubernetes + Compose schemas, manifest policy
+	$(BIN)/pytest tests/deploy

@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# One image for every Pulse service: `pulse collector serve`, `pulse loader run`, `pulse hot run`,
+# `pulse archive run`, `pulse migrate`. Build: docker build -t pulse:0.1.0 .
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---- build: wheels for the project and all its dependencies (compilers stay in this stage) ----
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Dependencies first, so editing the code does not rebuild them.
+COPY pyproject.toml README.md ./
+RUN mkdir -p ingest/pulse && touch ingest/pulse/__init__.py \
+ && pip wheel --wheel-dir /wheels . \
+ && rm /wheels/pulse_analytics-*.whl
+COPY ingest ./ingest
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+# ---- runtime: slim, no compiler, numeric non-root user, read-only root filesystem friendly ----
+FROM ${PYTHON_IMAGE} AS runtime
+ARG PULSE_UID=10001
+LABEL org.opencontainers.image.title="pulse" \
+      org.opencontainers.image.description="Pulse real-time analytics services" \
+      org.opencontainers.image.version="0.1.0"
+RUN groupadd --system --gid ${PULSE_UID} pulse \
+ && useradd --system --uid ${PULSE_UID} --gid ${PULSE_UID} --no-create-home --home-dir /tmp --shell /usr/sbin/nologin pulse
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links=/wheels pulse-analytics
+# `pulse migrate --schema-dir /app/clickhouse/schema` (the chart's hook and compose's migrate service).
+COPY clickhouse/schema /app/clickhouse/schema
+# Everything writable lives under /tmp (an emptyDir in Kubernetes, tmpfs in compose).
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    PULSE_STACK__HOME=/tmp/pulse \
+    PULSE_COLLECTOR__HOST=0.0.0.0 \
+    HEALTHCHECK_URL=http://127.0.0.1:8080/healthz
+WORKDIR /app
+USER ${PULSE_UID}:${PULSE_UID}
+EXPOSE 8080 9464
+# The collector answers /healthz; consumers set HEALTHCHECK_URL to their /metrics port.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=2)"]
+ENTRYPOINT ["pulse"]
+CMD ["--help"]
