@@ -66,17 +66,21 @@ class MessageIds:
     so a collector deduplicating on messageId sees retries, never two runs, as duplicates.
     """
 
-    __slots__ = ("_next", "_prefix")
+    __slots__ = ("_next", "prefix")
 
     def __init__(self, identity: str) -> None:
         digest = hashlib.sha256(identity.encode()).hexdigest()
-        self._prefix = f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-{'89ab'[int(digest[16], 16) % 4]}{digest[17:20]}-"
+        self.prefix = f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-{'89ab'[int(digest[16], 16) % 4]}{digest[17:20]}-"
         self._next = 0
 
     def __call__(self) -> str:
         value = self._next
         self._next = value + 1
-        return f"{self._prefix}{value:012x}"
+        return self.at(value)
+
+    def at(self, number: int) -> str:
+        """The id of the ``number``-th message (the hot loop formats it inline from ``prefix``)."""
+        return f"{self.prefix}{number:012x}"
 
 
 def user_context(population: Population, user: int) -> str:

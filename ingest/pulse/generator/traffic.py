@@ -283,6 +283,8 @@ class TrafficGenerator:
         start_ms, ms_per_event = self.start_ms, self._ms_per_event
         due, ready = self._due, self._ready
         emit, open_session, close, rand = self._emit, self._open_session, self._close, self._rand.random
+        id_prefix = self._message_id.prefix  # message n of the run is slot n: one message per slot
+        clock = self._clock
         gap_mean_ms = self._gap_s * 1000
         messages: list[str] = []
         facts: list[Fact] = []
@@ -297,7 +299,8 @@ class TrafficGenerator:
                 messages, facts = [], []
             if not messages:
                 first = t
-            self._slot += 1
+            slot = self._slot
+            self._slot = slot + 1
             emitted += 1
             # Sessions whose next action is due by now join the ready line, earliest first.
             cursor = self._cursor
@@ -312,7 +315,7 @@ class TrafficGenerator:
                         ready.extend(due.pop(ms))
                 self._cursor = t + 1
             session = ready.popleft() if ready else open_session(t)
-            emit(session, t, messages, facts)
+            emit(session, t, clock.iso(t), f"{id_prefix}{slot:012x}", messages, facts)
             if session.remaining > 0 or session.pending:
                 gap = int(-log(1.0 - rand()) * gap_mean_ms)
                 at = t + (1 if gap < 1 else MAX_GAP_MS if gap > MAX_GAP_MS else gap)
@@ -394,10 +397,10 @@ class TrafficGenerator:
 
     # --- messages -------------------------------------------------------------------------------
 
-    def _emit(self, s: _Session, t: int, messages: list[str], facts: list[Fact]) -> None:
+    def _emit(
+        self, s: _Session, t: int, timestamp: str, message_id: str, messages: list[str], facts: list[Fact]
+    ) -> None:
         """Append the session's next message (and its fact) for the slot at ``t``."""
-        timestamp = self._clock.iso(t)
-        message_id = self._message_id()
         if not s.started:
             s.started = True
             if self._identify[s.user] and s.user not in self._identified:
@@ -487,7 +490,10 @@ class TrafficGenerator:
                 )
                 if rand() < campaign.ctr:
                     s.pending.append(("ad_click", campaign_index, creative_index))
-        messages.append(track(action, message_id, timestamp, properties, s.tail))
+        messages.append(
+            f'{{"type":"track","event":"{action}","messageId":"{message_id}","timestamp":"{timestamp}",'
+            f'"properties":{properties},{s.tail}'
+        )
         facts.append((t, action, s.user, s.sid, creative_index, money, hashtags, message_id))
 
     def _ad_followup(
