@@ -105,7 +105,7 @@ SEGMENT_WEIGHTS = (0.48, 0.15, 0.08, 0.24, 0.05)
 class DeviceProfile:
     user_agent: str
     device_type: str  # mobile | tablet | desktop
-    os: str  # iOS | Android | Windows | macOS | Linux
+    os: str  # the OS family a ua-parser (uap-core) finds in the user agent: iOS, Android, Windows, Mac OS X, Ubuntu
     os_version: str
     browser: str  # app name for native apps
     platform: str  # app | web
@@ -122,7 +122,7 @@ DEVICES: tuple[DeviceProfile, ...] = (
         "mobile", "iOS", "17.5.1", "Pulse iOS", "app", "analytics-ios", "4.1.8", "Apple", "iPhone15,2", 0.20,
     ),
     DeviceProfile(
-        "Pulse/8.11.2 (com.pulse.social; build:81102; iPadOS 17.4.1) Alamofire/5.9.1",
+        "Pulse/8.11.2 (iPad13,18; iPadOS 17.4.1; Scale/2.00) CFNetwork/1494.0.7 Darwin/23.4.0",
         "tablet", "iOS", "17.4.1", "Pulse iOS", "app", "analytics-ios", "4.1.8", "Apple", "iPad13,18", 0.04,
     ),
     DeviceProfile(
@@ -162,11 +162,11 @@ DEVICES: tuple[DeviceProfile, ...] = (
     DeviceProfile(
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
         "Version/17.5 Safari/605.1.15",
-        "desktop", "macOS", "10.15.7", "Safari", "web", "analytics.js", "5.2.0", "", "", 0.06,
+        "desktop", "Mac OS X", "10.15.7", "Safari", "web", "analytics.js", "5.2.0", "", "", 0.06,
     ),
     DeviceProfile(
         "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
-        "desktop", "Linux", "", "Firefox", "web", "analytics.js", "5.2.0", "", "", 0.04,
+        "desktop", "Ubuntu", "", "Firefox", "web", "analytics.js", "5.2.0", "", "", 0.04,
     ),
 )
 
