@@ -59,7 +59,7 @@ app.kubernetes.io/component: {{ . }}
 {{- end }}
 
 {{/* ---------------------------------------------------------------- names of in-chart systems */}}
-{{- define "pulse.kafka.name" -}}{{ include "pulse.fullname" . | trunc 40 | trimSuffix "-" }}-kafka{{- end }}
+{{- define "pulse.kafka.name" -}}{{ include "pulse.fullname" . | trunc 40 | trimSuffix "-" }}{{- end }}
 {{- define "pulse.clickhouse.name" -}}{{ include "pulse.fullname" . | trunc 20 | trimSuffix "-" }}-ch{{- end }}
 {{- define "pulse.keeper.name" -}}{{ include "pulse.fullname" . | trunc 20 | trimSuffix "-" }}-keeper{{- end }}
 {{- define "pulse.redis.name" -}}{{ include "pulse.fullname" . | trunc 50 | trimSuffix "-" }}-redis{{- end }}
