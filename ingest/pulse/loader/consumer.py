@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from pulse.loader import metrics
@@ -36,9 +37,15 @@ class _Recovery(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp in revoked:
             self.loader.batches.pop(tp, None)
             self.loader.planned.pop(tp, None)
+            self.loader.recovering.discard(tp)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self.loader.recover(list(assigned))
+        # aiokafka assigns (and may fetch) before awaiting this callback: hold the partitions
+        # before the first await, so no record is batched until the plans are known.
+        partitions = list(assigned)
+        self.loader.recovering.update(partitions)
+        self.loader.consumer.pause(*partitions)
+        await self.loader.recover(partitions)
 
 
 class Loader:
@@ -50,6 +57,8 @@ class Loader:
         self.topics = topics
         self.batches: dict[TopicPartition, PartitionBatch] = {}
         self.planned: dict[TopicPartition, deque[Intent]] = {}
+        #: Assigned partitions whose planned ranges are still being read: their records are ignored.
+        self.recovering: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka.bootstrap_servers,
@@ -88,9 +97,19 @@ class Loader:
                 metrics.WRITE_ERRORS.labels("recovery").inc()
                 log.warning("cannot read planned ranges, retrying", extra={"error": str(error)[:500], "delay_s": delay})
                 await asyncio.sleep(delay)
+        still_assigned = self.consumer.assignment()
         for tp in assigned:
+            if tp not in still_assigned:
+                continue  # revoked while the plans were read
             ranges = planned[tp.topic].get(tp.partition, [])
             self.planned[tp] = deque(ranges)
+            # Records fetched while the plans were read were ignored: start again from the commit.
+            offset = committed[tp.topic][tp.partition]
+            if offset:
+                self.consumer.seek(tp, offset)
+            else:
+                await self.consumer.seek_to_beginning(tp)
+            self.recovering.discard(tp)
             if ranges:
                 log.info(
                     "replaying planned ranges",
@@ -101,6 +120,7 @@ class Loader:
                         "first": ranges[0].first,
                     },
                 )
+        self.consumer.resume(*(tp for tp in assigned if tp in still_assigned))
 
     def _new_batch(self, tp: TopicPartition, offset: int) -> PartitionBatch:
         """A batch starting at ``offset``: a rebuild if a planned range covers it, else a new one
@@ -132,6 +152,8 @@ class Loader:
             await self.consumer.stop()
 
     async def _accept(self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> None:
+        if tp in self.recovering or tp not in self.consumer.assignment():
+            return  # fetched before a rebalance: it is read again from the committed offset
         batch = self.batches.get(tp)
         if batch is not None and not batch.accepts(message.offset):
             await self._write(tp, batch)
@@ -173,7 +195,13 @@ class Loader:
                 log.warning("warehouse write failed, retrying", extra={"error": str(error)[:500], "delay_s": delay})
                 await asyncio.sleep(delay)
         metrics.INSERT_SECONDS.observe(time.perf_counter() - started)
-        await self.consumer.commit({tp: offsets.last + 1})
+        try:
+            await self.consumer.commit({tp: offsets.last + 1})
+        except KafkaError as error:
+            # Lost the partition in a rebalance: its next owner rebuilds this range from the intent.
+            log.warning(
+                "offset commit failed; the range will be rebuilt", extra={"error": str(error), "token": offsets.token}
+            )
         metrics.ROWS.labels(tp.topic).inc(len(batch.rows))
         metrics.DEAD_LETTERS.labels(tp.topic).inc(len(batch.dead_letters))
         metrics.BATCHES.labels(tp.topic, kind).inc()

@@ -84,12 +84,15 @@ def group_members(pgid: int) -> list[int]:
 
 
 def _is_zombie(pid: int) -> bool:
+    """Every thread has exited. A killed multi-threaded process shows its leader as Z while other
+    threads still tear down, and until the last one is gone its sockets stay open."""
+    task_dir = Path(f"/proc/{pid}/task")
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stats = [path.read_text() for path in task_dir.glob("*/stat")] or [Path(f"/proc/{pid}/stat").read_text()]
     except OSError:
         return False
     # Format: "pid (comm) state ...": comm may hold spaces and parentheses, so split after the last ")".
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+    return all(stat.rpartition(")")[2].split()[:1] == ["Z"] for stat in stats)
 
 
 class Supervisor:
@@ -104,6 +107,10 @@ class Supervisor:
 
     def log_file(self, name: str) -> Path:
         return self.logs_dir / f"{name}.log"
+
+    def supervised(self) -> list[str]:
+        """Names of every service this supervisor has a pid file for (running or not)."""
+        return sorted(path.stem for path in self.run_dir.glob("*.pid")) if self.run_dir.is_dir() else []
 
     def state(self, name: str) -> ServiceState:
         pid_file = self._pid_file(name)

@@ -70,9 +70,17 @@ def up(
 
 
 def down(settings: Settings, services: Iterable[Service]) -> list[str]:
-    """Stop services in reverse order, each with its whole process group; names that were running."""
+    """Stop services in reverse order, each with its whole process group; names that were running.
+
+    Whatever else runs on top of the stack under the same supervisor (collector, loader, ...) is
+    stopped first when the whole stack goes down, so that a `down` never leaves an orphan.
+    """
     sup = supervisor(settings)
-    return [service.name for service in reversed(list(services)) if sup.stop(service.name)]
+    selected = list(services)
+    stopped: list[str] = []
+    if {service.name for service in selected} >= set(NAMES):
+        stopped += [name for name in sup.supervised() if name not in NAMES and sup.stop(name)]
+    return stopped + [service.name for service in reversed(selected) if sup.stop(service.name)]
 
 
 def status(settings: Settings, services: Iterable[Service]) -> list[ServiceStatus]:
