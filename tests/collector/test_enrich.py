@@ -103,3 +103,16 @@ def test_devices_are_classified_from_user_agents() -> None:
 )
 def test_referral_sources(context: dict[str, object], expected: str) -> None:
     assert referrer_source(decode_message(like(context=context))) == expected
+
+
+def test_a_mobile_sdk_platform_is_not_taken_for_a_form_factor() -> None:
+    app = {"device": {"type": "ios", "manufacturer": "Apple"}, "userAgent": IPHONE}
+    assert (
+        enrich(decode_message(like(context=app)), received_at=RECEIVED, source="s", sent_at=None).device_type
+        == "mobile"
+    )
+    bare = {"device": {"type": "android"}}
+    assert (
+        enrich(decode_message(like(context=bare)), received_at=RECEIVED, source="s", sent_at=None).device_type
+        == "mobile"
+    )

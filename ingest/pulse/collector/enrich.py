@@ -39,6 +39,15 @@ _SEARCH_ENGINES = ("google.", "bing.", "duckduckgo.", "yahoo.", "yandex.", "baid
 _SOCIAL_SITES = ("facebook.", "instagram.", "t.co", "twitter.", "x.com", "tiktok.", "linkedin.", "reddit.", "youtube.")
 
 
+_PLATFORM_FORM_FACTOR = {
+    "ios": "mobile",
+    "android": "mobile",
+    "ipados": "tablet",
+    "macos": "desktop",
+    "windows": "desktop",
+}
+
+
 class InvalidEvent(ValueError):
     """The message is well-formed JSON but not an event Pulse can store; the text is the reason.
 
@@ -144,8 +153,9 @@ def enrich(message: Message, *, received_at: datetime, source: str, sent_at: dat
     location = context.location
     traits = {**(context.traits or {}), **(message.traits if message.type == "identify" else {})}
     device_type, os_family, browser = device_of(context.user_agent or "")
-    if context.device is not None and context.device.type:
-        device_type = context.device.type
+    if device_type == UNKNOWN and context.device is not None and context.device.type:
+        # Segment's mobile libraries put the platform here (ios, android), not the form factor.
+        device_type = _PLATFORM_FORM_FACTOR.get(context.device.type.lower(), context.device.type.lower())
     properties = message.properties
     extra = {k: v for k, v in properties.items() if k not in _PROMOTED_PROPERTIES}
     return EnrichedEvent(
