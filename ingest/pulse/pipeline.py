@@ -7,10 +7,12 @@ running stack, with the caller's settings handed down as ``PULSE_*`` variables.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import httpx
 
 from pulse.settings import Settings
+from pulse.stack import stack
 from pulse.stack.env import settings_env
 from pulse.stack.process import ServiceSpec, ServiceState, Supervisor
 
@@ -63,3 +65,32 @@ def stop_pipeline(settings: Settings) -> None:
     supervisor = supervisor_for(settings)
     for name in reversed(PIPELINE_SERVICES):
         supervisor.stop(name)
+
+
+def ensure_running(settings: Settings, progress: Callable[[str], None] | None = None) -> list[str]:
+    """Everything the main job needs, started if it is not yet: the stack, the schema, the pipeline.
+
+    Returns the names of the services this call started (so a caller can stop just those).
+    """
+    from pulse.warehouse.client import connect
+    from pulse.warehouse.migrations import discover, migrate
+
+    supervisor = supervisor_for(settings)
+    before = {name for name in (*stack.NAMES, *PIPELINE_SERVICES) if supervisor.state(name).running}
+    stack.up(settings, stack.select(), progress=progress)
+    applied = migrate(connect(settings, use_database=False), settings.clickhouse.database, discover())
+    if progress is not None and applied:
+        progress(f"applied {len(applied)} migration(s)")
+    if progress is not None:
+        progress("starting loader and collector")
+    start_pipeline(settings)
+    return [name for name in (*stack.NAMES, *PIPELINE_SERVICES) if name not in before]
+
+
+def stop_services(settings: Settings, names: list[str]) -> None:
+    """Stop the given services, pipeline first, then the stack in reverse start order."""
+    supervisor = supervisor_for(settings)
+    order = [*reversed(PIPELINE_SERVICES), *reversed(stack.NAMES)]
+    for name in order:
+        if name in names:
+            supervisor.stop(name)
