@@ -12,6 +12,7 @@ Tests that use any of these are marked ``stack`` automatically, so ``pytest -m "
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -38,8 +39,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stack_settings() -> Settings:
-    """Home ``.pulse-test``; kafka 19092/19093, redis 16379, s3 19000, warehouse 18123, collector 18080."""
-    return isolated_settings(TEST_HOME, Ports())
+    """Home ``.pulse-test``; kafka 19092/19093, redis 16379, s3 19000, warehouse 18123, collector 18080.
+
+    Two test sessions at once (parallel work on one machine) set ``PULSE_TEST_HOME`` to their own
+    folder and ``PULSE_TEST_PORTS=free`` to take free ports instead of the fixed ones.
+    """
+    home = Path(os.environ.get("PULSE_TEST_HOME", TEST_HOME)).absolute()
+    ports = Ports.free() if os.environ.get("PULSE_TEST_PORTS") == "free" else Ports()
+    return isolated_settings(home, ports)
 
 
 @pytest.fixture(scope="session")
