@@ -106,6 +106,16 @@ class CollectorSettings(BaseModel):
     workers: int = 1
     max_event_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
+    auth: str = Field(
+        default="keys", description="keys: only write keys made by `pulse keys create`; open: any non-empty key (demo)"
+    )
+    rate_limit_events_per_s: int = Field(default=200_000, description="per write key unless the key sets its own")
+    key_cache_ttl_s: float = Field(default=10.0, description="how long a worker trusts a cached key lookup")
+    dim_cache_size: int = Field(default=200_000, description="user/post context entries cached per worker")
+    dim_cache_ttl_s: float = 60.0
+    delivery_timeout_s: float = Field(default=5.0, description="Kafka ack wait before a request gets 503")
+    max_buffered_events: int = Field(default=50_000, description="unacknowledged events per worker before 503")
+    retry_after_s: int = 5
 
 
 class LoaderSettings(BaseModel):
