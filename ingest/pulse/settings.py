@@ -127,6 +127,35 @@ class LoaderSettings(BaseModel):
     metrics_port: int = 9464
 
 
+class HotSettings(BaseModel):
+    """Kafka -> Redis hot layer: last minutes of counters, trending, uniques, active sessions."""
+
+    group_id: str = "pulse-hot-layer"
+    metrics_port: int = 9465
+    key_prefix: str = Field(default="pulse:hot", description="every hot-layer key starts with this")
+    retention_s: int = Field(default=900, description="a bucket lives this long after its end (N9: 15 min)")
+    max_batch_rows: int = 20_000
+    max_batch_age_ms: int = 200
+    window_refresh_ms: int = Field(default=1_000, description="how often trending/uniques windows are rebuilt")
+    trending_half_life_s: float = Field(default=120.0, description="decay of trending scores by bucket age")
+    active_session_s: int = Field(default=300, description="a session is active this long after its last event")
+    marker_ttl_s: int = Field(default=7 * 24 * 3600, description="life of the applied-offset markers")
+
+
+class ArchiveSettings(BaseModel):
+    """Kafka -> S3 Parquet archive (cold tier) and its replay into the warehouse."""
+
+    group_id: str = "pulse-archiver"
+    metrics_port: int = 9466
+    prefix: str = Field(default="raw", description="key prefix of archive objects inside settings.s3.bucket")
+    max_batch_rows: int = 100_000
+    max_batch_bytes: int = 64 * 1024 * 1024
+    max_batch_age_ms: int = 10_000
+    clickhouse_s3_endpoint: str | None = Field(
+        default=None, description="S3 endpoint as ClickHouse reaches it (default: settings.s3.endpoint_url)"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PULSE_", env_nested_delimiter="__", extra="ignore")
 
@@ -137,6 +166,8 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     collector: CollectorSettings = CollectorSettings()
     loader: LoaderSettings = LoaderSettings()
+    hot: HotSettings = HotSettings()
+    archive: ArchiveSettings = ArchiveSettings()
     log_level: str = "INFO"
 
     @property
