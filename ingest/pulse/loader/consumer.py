@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from pulse.errors import PulseError
 from pulse.loader import metrics
 from pulse.loader.batching import PartitionBatch
 from pulse.loader.sink import Intent, WarehouseSink
@@ -135,7 +136,14 @@ class Loader:
 
     async def run(self) -> None:
         self.consumer.subscribe(self.topics, listener=_Recovery(self))
-        await self.consumer.start()
+        try:
+            await self.consumer.start()
+        except KafkaError as error:
+            await self.consumer.stop()
+            raise PulseError(
+                f"loader: cannot reach Kafka at {self.settings.kafka.bootstrap_servers} ({error}); "
+                "start it with `pulse stack up` or set PULSE_KAFKA__BOOTSTRAP_SERVERS"
+            ) from error
         last_lag_report = 0.0
         try:
             while not self._stopping.is_set():
