@@ -22,6 +22,7 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here so `pulse --help` stays fast and each area owns its own module.
     from pulse.bench.cli import app as bench_app
+    from pulse.collector.admin_cli import dims_app, keys_app
     from pulse.collector.cli import app as collector_app
     from pulse.generator.cli import register as register_generator
     from pulse.loader.cli import app as loader_app
@@ -33,6 +34,8 @@ def _register() -> None:
     app.add_typer(stack_app, name="stack")
     app.add_typer(warehouse_app, name="warehouse")
     app.add_typer(collector_app, name="collector")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(dims_app, name="dims")
     app.add_typer(loader_app, name="loader")
     app.add_typer(bench_app, name="bench")
     register_warehouse(app)

@@ -47,7 +47,10 @@ def pipeline_specs(settings: Settings) -> dict[str, ServiceSpec]:
             argv=[sys.executable, "-m", "pulse", "collector", "serve"],
             port=settings.collector.port,
             host=settings.collector.host,
-            env=env,
+            # The local demo accepts any write key unless PULSE_COLLECTOR__AUTH is set (docs/ingestion.md).
+            env={**env, "PULSE_COLLECTOR__AUTH": settings.collector.auth}
+            if "auth" in settings.collector.model_fields_set
+            else {**env, "PULSE_COLLECTOR__AUTH": "open"},
             ready=lambda: _http_ok(f"{collector_url}/readyz"),
         ),
     }

@@ -10,6 +10,8 @@ without rejecting its batch (decode the body with :data:`RawBatch` and each mess
 
 from __future__ import annotations
 
+import types
+import typing
 from datetime import datetime
 from typing import Any, Literal
 
@@ -115,7 +117,8 @@ class Message(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
     """One Segment call. ``properties``/``traits`` stay open dicts: clients may send anything."""
 
     type: CallType
-    message_id: str
+    #: Empty when the client sent none: the collector then assigns a random UUID.
+    message_id: str = ""
     timestamp: datetime | None = None
     user_id: str | None = None
     anonymous_id: str | None = None
@@ -163,6 +166,25 @@ REQUIRED_PROPERTIES: dict[str, tuple[str, ...]] = {
 #: Track event names of the documented vocabulary.
 TRACK_EVENTS: frozenset[str] = frozenset(REQUIRED_PROPERTIES)
 
+
+def _required_struct(event: str, required: tuple[str, ...]) -> type[msgspec.Struct]:
+    """A Struct whose fields are the event's required properties, typed as in :class:`Properties`."""
+    hints = typing.get_type_hints(Properties)
+    fields = []
+    for name in required:
+        hint = hints[name]
+        if isinstance(hint, types.UnionType):
+            hint = typing.Union[tuple(a for a in typing.get_args(hint) if a is not type(None))]  # noqa: UP007
+        fields.append((name, hint))
+    return msgspec.defstruct(f"{event.title().replace('_', '')}Properties", fields, kw_only=True)
+
+
+#: The typed required properties of each track event: decoding ``properties`` with the event's
+#: Struct checks presence and type in one step (``msgspec.ValidationError`` names the field).
+TRACK_PROPERTIES: dict[str, type[msgspec.Struct]] = {
+    event: _required_struct(event, required) for event, required in REQUIRED_PROPERTIES.items()
+}
+
 _message_decoder = msgspec.json.Decoder(Message)
 _batch_decoder = msgspec.json.Decoder(BatchBody)
 _raw_batch_decoder = msgspec.json.Decoder(RawBatch)
@@ -203,10 +225,16 @@ def contract_errors(message: Message, *, strict_vocabulary: bool = True) -> list
         elif strict_vocabulary and message.event not in TRACK_EVENTS:
             errors.append(f"event {message.event!r} is not in the vocabulary")
         else:
-            required = REQUIRED_PROPERTIES.get(message.event, ())
-            missing = [key for key in required if key not in message.properties]
+            required = TRACK_PROPERTIES[message.event]
+            missing = [key for key in required.__struct_fields__ if key not in message.properties]
             if missing:
                 errors.append(f"{message.event} lacks properties {missing}")
+            else:
+                try:
+                    msgspec.convert(message.properties, required)
+                except msgspec.ValidationError as error:
+                    errors.append(f"properties: {error}")
+                    return errors
         try:
             typed_properties(message)
         except msgspec.ValidationError as error:

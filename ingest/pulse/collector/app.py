@@ -1,4 +1,4 @@
-"""The collector's HTTP API: Segment's Tracking API endpoints, health and metrics.
+"""The collector's HTTP API: Segment's Tracking API endpoints, health, metrics and OpenAPI.
 
 A request is answered only after Kafka acknowledged every event it carried, valid ones on their
 family topic and invalid ones on the dead-letter topic, so a 2xx means nothing can be lost.
@@ -7,32 +7,39 @@ family topic and invalid ones on the dead-letter topic, so a 2xx means nothing c
 from __future__ import annotations
 
 import base64
-import gzip
+import binascii
 import hashlib
+import logging
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from pulse.collector import dims as dimensions
 from pulse.collector import metrics
 from pulse.collector.enrich import InvalidEvent, enrich
+from pulse.collector.keys import KeyStore, RateLimiter, WriteKey
+from pulse.collector.openapi import openapi_document
 from pulse.collector.producer import EventProducer, ProduceError, Record
-from pulse.events import FAMILY_OF, EventName, Family, encode_event
+from pulse.events import FAMILY_OF, EnrichedEvent, EventName, Family, encode_event
 from pulse.segment import decode_message, decode_raw_batch
 from pulse.settings import Settings
 
+log = logging.getLogger(__name__)
+
 SINGLE_CALLS = ("track", "identify", "page", "screen", "group", "alias")
-RETRY_AFTER_S = "5"
 
 
 class RequestRejected(Exception):
@@ -45,38 +52,85 @@ class RequestRejected(Exception):
         self.headers = headers or {}
 
 
-def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"success": False, "error": reason}, status_code=status, headers=headers)
+class JsonResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
+    return JsonResponse({"success": False, "error": reason}, status_code=status, headers=headers)
 
 
 def source_of_write_key(write_key: str) -> str:
-    """A stable, non-secret name for a write key (its hash prefix), stored with every event."""
+    """A stable, non-secret name for an unregistered write key (``auth=open``): its hash prefix."""
     return "wk_" + hashlib.sha256(write_key.encode()).hexdigest()[:12]
 
 
 def write_key_of(request: Request) -> str:
     """Segment SDKs send the write key as the HTTP basic-auth user name."""
     header = request.headers.get("authorization", "")
-    if header.lower().startswith("basic "):
+    if header[:6].lower() == "basic ":
         try:
-            user = base64.b64decode(header[6:]).decode().split(":", 1)[0]
-        except (ValueError, UnicodeDecodeError):
+            user = base64.b64decode(header[6:], validate=True).decode().split(":", 1)[0]
+        except (ValueError, UnicodeDecodeError, binascii.Error):
             user = ""
         if user:
             return user
     raise RequestRejected(401, "missing write key: send it as the HTTP basic auth user name")
 
 
-class Collector:
-    """Request handling, bound to one producer and the settings' limits."""
+@dataclass
+class Routed:
+    """One request's messages after validation: events to enrich further, dead letters to send."""
 
-    def __init__(self, settings: Settings, producer: EventProducer) -> None:
+    events: list[EnrichedEvent] = field(default_factory=list)
+    dead: list[Record] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Collector:
+    """Request handling, bound to one producer, the key store and the dimension store."""
+
+    def __init__(self, settings: Settings, producer: EventProducer, redis: Redis) -> None:
         self.settings = settings
+        self.limits = settings.collector
         self.producer = producer
+        self.redis = redis
+        self.keys = KeyStore(redis, cache_ttl_s=self.limits.key_cache_ttl_s)
+        self.limiter = RateLimiter(redis, self.limits.rate_limit_events_per_s)
+        self.dims = dimensions.DimensionStore(
+            redis, cache_size=self.limits.dim_cache_size, cache_ttl_s=self.limits.dim_cache_ttl_s
+        )
         self.dead_letter_topic = settings.kafka.topic(Family.DEAD_LETTER)
+        self.topics = {name: settings.kafka.topic(family) for name, family in FAMILY_OF.items()}
+        self.retry_after = {"Retry-After": str(self.limits.retry_after_s)}
+
+    async def authenticate(self, request: Request) -> WriteKey:
+        write_key = write_key_of(request)
+        if self.limits.auth == "open":
+            return WriteKey(source=source_of_write_key(write_key), key_hash="", created_at="")
+        try:
+            key = await self.keys.lookup(write_key)
+        except RedisError as error:
+            raise RequestRejected(503, "write keys cannot be checked now, retry later", self.retry_after) from error
+        if key is None:
+            raise RequestRejected(401, "unknown or revoked write key")
+        return key
+
+    async def admit(self, key: WriteKey, events: int) -> None:
+        try:
+            wait = await self.limiter.admit(key, events)
+        except RedisError as error:  # the limit protects Kafka, it must not stop ingestion
+            log.warning("rate limiter unavailable: admitting", extra={"error": str(error)})
+            return
+        if wait is not None:
+            reason = f"rate limit of write key source {key.source!r} exceeded"
+            raise RequestRejected(429, reason, {"Retry-After": str(max(1, round(wait)))})
 
     async def body_of(self, request: Request) -> bytes:
-        limit = self.settings.collector.max_batch_bytes
+        limit = self.limits.max_batch_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestRejected(413, f"request body exceeds {limit} bytes")
@@ -84,21 +138,24 @@ class Collector:
         encoding = request.headers.get("content-encoding", "").lower()
         try:
             if encoding == "gzip":
-                body = gzip.decompress(body)
+                body = _bounded_inflate(body, limit, 16 + zlib.MAX_WBITS)
             elif encoding == "deflate":
-                body = zlib.decompress(body)
+                body = _bounded_inflate(body, limit, zlib.MAX_WBITS)
         except (OSError, zlib.error, EOFError) as error:
             raise RequestRejected(400, f"body is not valid {encoding}: {error}") from error
         if len(body) > limit:
             raise RequestRejected(413, f"request body exceeds {limit} bytes")
         return body
 
-    def dead_letter(self, payload: bytes, reason: str, code: str, source: str, received_at: datetime) -> Record:
-        metrics.REJECTED.labels(code).inc()
+    def dead_letter(
+        self, payload: bytes, reason: str, code: str, source: str, received_at: datetime, call: str = ""
+    ) -> Record:
+        metrics.REJECTED.labels(code, call or "unknown").inc()
         value = orjson.dumps(
             {
                 "failed_at": received_at.isoformat(),
                 "source": source,
+                "call": call,
                 "reason": reason,
                 "reason_code": code,
                 "payload": payload.decode("utf-8", errors="replace"),
@@ -107,88 +164,142 @@ class Collector:
         return Record(self.dead_letter_topic, source.encode(), value)
 
     def route(
-        self, raw: bytes, *, source: str, received_at: datetime, sent_at: datetime | None, call: str | None = None
-    ) -> tuple[Record, str | None]:
-        """One message -> (record, None) if valid, or (dead-letter record, reason) if not."""
-        if len(raw) > self.settings.collector.max_event_bytes:
-            reason = f"event exceeds {self.settings.collector.max_event_bytes} bytes"
-            return self.dead_letter(raw, reason, "too_large", source, received_at), reason
-        try:
-            if call is not None:
-                data = orjson.loads(raw)
-                if not isinstance(data, dict):
-                    raise InvalidEvent("body must be a JSON object", "schema")
-                data["type"] = call
-                raw = orjson.dumps(data)
-            message = decode_message(raw)
-            event = enrich(message, received_at=received_at, source=source, sent_at=sent_at)
-        except (msgspec.ValidationError, msgspec.DecodeError, orjson.JSONDecodeError) as error:
-            return self.dead_letter(raw, str(error), "schema", source, received_at), str(error)
-        except InvalidEvent as error:
-            return self.dead_letter(raw, str(error), error.code, source, received_at), str(error)
-        topic = self.settings.kafka.topic(FAMILY_OF[EventName(event.event)])
-        return Record(topic, event.partition_key, encode_event(event), event.event), None
+        self,
+        raw: bytes,
+        routed: Routed,
+        *,
+        index: int | None,
+        source: str,
+        received_at: datetime,
+        sent_at: datetime | None,
+        call: str | None = None,
+    ) -> None:
+        """Validate and enrich one message into ``routed.events``, or dead-letter it with its reason."""
+        code = ""
+        if len(raw) > self.limits.max_event_bytes:
+            reason, code = f"event exceeds {self.limits.max_event_bytes} bytes", "too_large"
+        else:
+            try:
+                if call is not None:
+                    data = orjson.loads(raw)
+                    if not isinstance(data, dict):
+                        raise InvalidEvent("body must be a JSON object", "schema")
+                    data["type"] = call
+                    raw = orjson.dumps(data)
+                message = decode_message(raw)
+                call = message.type
+                routed.events.append(enrich(message, received_at=received_at, source=source, sent_at=sent_at))
+                return
+            except (msgspec.ValidationError, msgspec.DecodeError, orjson.JSONDecodeError) as error:
+                reason, code = str(error), "schema"
+            except InvalidEvent as error:
+                reason, code = str(error), error.code
+        routed.dead.append(self.dead_letter(raw, reason, code, source, received_at, call or ""))
+        routed.errors.append({"index": index, "reason": reason} if index is not None else {"reason": reason})
+
+    async def contextualise(self, events: list[EnrichedEvent]) -> None:
+        """Learn profiles/posts from identify and post_created, then fill unknown context from Redis."""
+        writes: dict[str, dimensions.Dims] = {}
+        for event in events:
+            if event.call == "identify" and event.user_id:
+                profile = {n: getattr(event, n) for n in dimensions.USER_FIELDS}
+                writes[dimensions.user_key(event.user_id)] = dimensions.profile_of(profile)
+            elif event.event == EventName.POST_CREATED and event.post_id:
+                content = {"author_id": event.author_id, "category": event.category, "hashtags": event.hashtags}
+                writes[dimensions.post_key(event.post_id)] = dimensions.content_of(content)
+        await self.dims.remember(writes)
+        wanted = [key for event in events for key in dimensions.keys_for(event)]
+        if wanted:
+            found = await self.dims.fetch(wanted)
+            for event in events:
+                dimensions.apply(event, found)
+
+    def records(self, routed: Routed) -> list[Record]:
+        out = [
+            Record(self.topics[EventName(e.event)], e.partition_key, encode_event(e), e.event) for e in routed.events
+        ]
+        return out + routed.dead
 
     async def deliver(self, records: list[Record]) -> None:
         started = time.perf_counter()
         try:
             await self.producer.send_all(records)
         except ProduceError as error:
-            raise RequestRejected(
-                503, f"event stream unavailable, retry later: {error}", {"Retry-After": RETRY_AFTER_S}
-            ) from error
+            raise RequestRejected(503, f"event stream unavailable, retry later: {error}", self.retry_after) from error
         metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
-
-    async def batch(self, request: Request) -> Response:
-        write_key = write_key_of(request)
-        source = source_of_write_key(write_key)
-        body = await self.body_of(request)
-        try:
-            envelope = decode_raw_batch(body)
-        except (msgspec.ValidationError, msgspec.DecodeError) as error:
-            raise RequestRejected(400, f"invalid batch body: {error}") from error
-        received_at = datetime.now(UTC)
-        records: list[Record] = []
-        errors: list[dict[str, Any]] = []
-        for index, raw in enumerate(envelope.batch):
-            record, reason = self.route(bytes(raw), source=source, received_at=received_at, sent_at=envelope.sent_at)
-            records.append(record)
-            if reason is not None:
-                errors.append({"index": index, "reason": reason})
-        await self.deliver(records)
-        self._count_accepted(records)
-        return JSONResponse(
-            {"success": True, "accepted": len(records) - len(errors), "rejected": len(errors), "errors": errors}
-        )
-
-    async def single(self, request: Request) -> Response:
-        call = request.url.path.rsplit("/", 1)[-1]
-        source = source_of_write_key(write_key_of(request))
-        body = await self.body_of(request)
-        received_at = datetime.now(UTC)
-        record, reason = self.route(body, source=source, received_at=received_at, sent_at=None, call=call)
-        await self.deliver([record])
-        if reason is not None:
-            return _error(400, reason)
-        self._count_accepted([record])
-        return JSONResponse({"success": True})
-
-    def _count_accepted(self, records: list[Record]) -> None:
         for record in records:
             if record.event:
                 metrics.ACCEPTED.labels(record.event).inc()
 
+    async def batch(self, request: Request) -> Response:
+        key = await self.authenticate(request)
+        body = await self.body_of(request)
+        received_at = datetime.now(UTC)
+        try:
+            envelope = decode_raw_batch(body)
+        except (msgspec.ValidationError, msgspec.DecodeError) as error:
+            reason = f"invalid batch body: {error}"
+            await self.deliver([self.dead_letter(body, reason, "bad_batch", key.source, received_at, "batch")])
+            raise RequestRejected(400, reason) from error
+        await self.admit(key, len(envelope.batch))
+        self.producer_precheck(len(envelope.batch))
+        routed = Routed()
+        for index, raw in enumerate(envelope.batch):
+            self.route(
+                bytes(raw), routed, index=index, source=key.source, received_at=received_at, sent_at=envelope.sent_at
+            )
+        await self.contextualise(routed.events)
+        await self.deliver(self.records(routed))
+        return JsonResponse(
+            {"success": True, "accepted": len(routed.events), "rejected": len(routed.dead), "errors": routed.errors}
+        )
 
-def create_app(settings: Settings, producer: EventProducer | None = None) -> Starlette:
+    async def single(self, request: Request) -> Response:
+        call = request.url.path.rsplit("/", 1)[-1]
+        key = await self.authenticate(request)
+        body = await self.body_of(request)
+        await self.admit(key, 1)
+        self.producer_precheck(1)
+        routed = Routed()
+        self.route(body, routed, index=None, source=key.source, received_at=datetime.now(UTC), sent_at=None, call=call)
+        await self.contextualise(routed.events)
+        await self.deliver(self.records(routed))
+        if routed.errors:
+            return _error(400, routed.errors[0]["reason"])
+        return JsonResponse({"success": True})
+
+    def producer_precheck(self, count: int) -> None:
+        """Refuse before doing any work when Kafka is down or the buffer is full."""
+        try:
+            self.producer.admit(count)
+        except ProduceError as error:
+            raise RequestRejected(503, f"event stream unavailable, retry later: {error}", self.retry_after) from error
+
+
+def _bounded_inflate(body: bytes, limit: int, wbits: int) -> bytes:
+    """Decompress at most ``limit + 1`` bytes, so a small gzip bomb cannot take the worker's memory."""
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(body, limit + 1)
+    if not inflater.eof and len(out) <= limit:
+        raise zlib.error("truncated compressed body")
+    return out
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(settings: Settings, producer: EventProducer | None = None, redis: Redis | None = None) -> Starlette:
     """The ASGI app; the producer starts with the app and stops (flushing) with it."""
-    collector = Collector(settings, producer or EventProducer(settings))
+    redis = redis or Redis.from_url(settings.redis.url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    collector = Collector(settings, producer or EventProducer(settings), redis)
+    document = orjson.dumps(openapi_document())
 
-    def endpoint(handler: Any, name: str) -> Any:
+    def endpoint(handler: Handler, name: str) -> Handler:
         async def wrapped(request: Request) -> Response:
             started = time.perf_counter()
             metrics.IN_FLIGHT.inc()
             try:
-                response: Response = await handler(request)
+                response = await handler(request)
             except RequestRejected as rejected:
                 response = _error(rejected.status, rejected.reason, rejected.headers)
             finally:
@@ -200,15 +311,19 @@ def create_app(settings: Settings, producer: EventProducer | None = None) -> Sta
         return wrapped
 
     async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JsonResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
         if await collector.producer.ready():
-            return JSONResponse({"status": "ready"})
-        return _error(503, "kafka unreachable", {"Retry-After": RETRY_AFTER_S})
+            return JsonResponse({"status": "ready"})
+        return _error(503, "kafka unreachable", collector.retry_after)
 
     async def prometheus(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body, media_type = metrics.exposition()
+        return Response(body, media_type=media_type)
+
+    async def openapi(_: Request) -> Response:
+        return Response(document, media_type="application/json")
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -217,6 +332,7 @@ def create_app(settings: Settings, producer: EventProducer | None = None) -> Sta
             yield
         finally:
             await collector.producer.stop()
+            await collector.redis.aclose()
 
     routes = [
         Route("/v1/batch", endpoint(collector.batch, "batch"), methods=["POST"]),
@@ -225,5 +341,6 @@ def create_app(settings: Settings, producer: EventProducer | None = None) -> Sta
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", prometheus),
+        Route("/openapi.json", openapi),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

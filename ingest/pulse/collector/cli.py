@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import typer
 import uvicorn
 
@@ -23,18 +27,29 @@ def build_app() -> object:
 @app.command()
 def serve(
     port: int = typer.Option(None, help="listen port (default: settings.collector.port)"),
-    workers: int = typer.Option(None, help="worker processes (default: settings.collector.workers)"),
+    workers: int = typer.Option(None, help="worker processes (default: settings.collector.workers; 0 = one per core)"),
 ) -> None:
     """Serve /v1/* until SIGTERM; in-flight requests are drained before exit."""
     settings = get_settings()
     configure_logging(settings.log_level, service="collector")
-    uvicorn.run(
-        "pulse.collector.cli:build_app",
-        factory=True,
-        host=settings.collector.host,
-        port=port or settings.collector.port,
-        workers=workers or settings.collector.workers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    count = settings.collector.workers if workers is None else workers
+    count = count or os.cpu_count() or 1
+    metrics_dir = None
+    if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics to files here; /metrics in any worker sums them all.
+        metrics_dir = tempfile.mkdtemp(prefix="pulse-collector-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "pulse.collector.cli:build_app",
+            factory=True,
+            host=settings.collector.host,
+            port=port or settings.collector.port,
+            workers=count,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -5,6 +5,7 @@ Missing context never blocks an event: unknown values are stored as ``unknown``.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -139,7 +140,14 @@ def _code_of(problem: str) -> str:
 
 
 def enrich(message: Message, *, received_at: datetime, source: str, sent_at: datetime | None) -> EnrichedEvent:
-    """Validate what the types cannot express, then build the enriched event."""
+    """Validate what the types cannot express, then build the enriched event.
+
+    A message without ``messageId`` gets a random one (flagged): every event carries an id, so
+    duplicates from client retries can be removed downstream.
+    """
+    generated_id = not message.message_id
+    if generated_id:
+        message.message_id = str(uuid.uuid4())
     problems = contract_errors(message)
     if problems:
         raise InvalidEvent("; ".join(problems), _code_of(problems[0]))
@@ -147,7 +155,7 @@ def enrich(message: Message, *, received_at: datetime, source: str, sent_at: dat
     name = message.event if message.type == "track" and message.event else message.type
     if message.sent_at is None and sent_at is not None:
         message.sent_at = sent_at
-    flags: list[str] = []
+    flags: list[str] = ["message_id_generated"] if generated_id else []
     moment = event_time(message, received_at, flags)
     context = message.context
     location = context.location

@@ -1,19 +1,51 @@
-"""Prometheus metrics of the collector (`pulse_collector_*`)."""
+"""Prometheus metrics of the collector (`pulse_collector_*`).
 
-from prometheus_client import Counter, Gauge, Histogram
+With several workers, ``PROMETHEUS_MULTIPROC_DIR`` is set by `pulse collector serve` and
+``/metrics`` aggregates every worker's files; gauges say how they combine across workers.
+"""
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 ACCEPTED = Counter("pulse_collector_events_accepted_total", "Events acknowledged by Kafka", ["event"])
-REJECTED = Counter("pulse_collector_events_rejected_total", "Events sent to the dead-letter topic", ["reason"])
+REJECTED = Counter("pulse_collector_events_rejected_total", "Events sent to the dead-letter topic", ["reason", "call"])
 REQUESTS = Counter("pulse_collector_requests_total", "HTTP requests by endpoint and status", ["endpoint", "status"])
 REQUEST_SECONDS = Histogram(
     "pulse_collector_request_duration_seconds",
     "Request latency, including the wait for Kafka's acknowledgement",
     ["endpoint"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=_LATENCY_BUCKETS,
 )
 PRODUCE_SECONDS = Histogram(
     "pulse_collector_produce_duration_seconds",
     "Time from handing a request's events to the producer until all were acknowledged",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=_LATENCY_BUCKETS,
 )
-IN_FLIGHT = Gauge("pulse_collector_requests_in_flight", "Requests being processed")
+IN_FLIGHT = Gauge("pulse_collector_requests_in_flight", "Requests being processed", multiprocess_mode="livesum")
+BUFFERED = Gauge(
+    "pulse_collector_buffered_events", "Events handed to Kafka and not yet acknowledged", multiprocess_mode="livesum"
+)
+KAFKA_AVAILABLE = Gauge(
+    "pulse_collector_kafka_available", "1 while the worker accepts events for Kafka", multiprocess_mode="livemin"
+)
+KAFKA_AVAILABLE.set(1)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition: this process alone, or every worker in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

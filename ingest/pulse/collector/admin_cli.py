@@ -1,0 +1,109 @@
+"""`pulse keys …` (write keys per source) and `pulse dims load FILE` (bulk user/post context)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import orjson
+import typer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from rich.console import Console
+from rich.table import Table
+
+from pulse.errors import PulseError
+from pulse.settings import get_settings
+
+keys_app = typer.Typer(help="Write keys per source (stored hashed in Redis).", no_args_is_help=True)
+dims_app = typer.Typer(help="User and content context used to enrich events.", no_args_is_help=True)
+
+T = TypeVar("T")
+
+
+def _with_redis(work: Callable[[Redis], Awaitable[T]]) -> T:
+    async def run() -> T:
+        redis = Redis.from_url(get_settings().redis.url, socket_connect_timeout=3.0)
+        try:
+            return await work(redis)
+        except RedisError as error:
+            raise PulseError(f"Redis at {get_settings().redis.url} failed: {error}") from error
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(run())
+
+
+@keys_app.command("create")
+def create(
+    source: str = typer.Argument(..., help="the source the key's events are stored under, e.g. ios-app"),
+    rate: int = typer.Option(0, help="events/s allowed for this key (0: the collector's default)"),
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from pulse.collector.keys import KeyStore
+
+    try:
+        key, record = _with_redis(lambda r: KeyStore(r).create(source, rate_limit_events_per_s=rate))
+    except ValueError as error:
+        raise PulseError(str(error)) from error
+    print(key)
+    Console(stderr=True).print(f"created a write key for source [bold]{record.source}[/] (hash {record.key_hash[:12]})")
+
+
+@keys_app.command("list")
+def list_keys(as_json: bool = typer.Option(False, "--json", help="one JSON object per key")) -> None:
+    """Every key: source, hash prefix, creation, rate limit, revocation."""
+    from pulse.collector.keys import KeyStore
+
+    records = _with_redis(lambda r: KeyStore(r).all())
+    if as_json:
+        for record in records:
+            print(orjson.dumps({**{f: getattr(record, f) for f in record.__struct_fields__}}).decode())
+        return
+    table = Table("source", "hash", "created", "rate/s", "revoked")
+    for record in records:
+        table.add_row(
+            record.source,
+            record.key_hash[:12],
+            record.created_at,
+            str(record.rate_limit_events_per_s or "default"),
+            record.revoked_at or "",
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def revoke(selector: str = typer.Argument(..., help="a source name (all its keys) or a key hash prefix")) -> None:
+    """Revoke keys; collectors refuse them within their key cache TTL (10 s by default)."""
+    from pulse.collector.keys import KeyNotFound, KeyStore
+
+    try:
+        revoked = _with_redis(lambda r: KeyStore(r).revoke(selector))
+    except KeyNotFound as error:
+        raise PulseError(str(error)) from error
+    for record in revoked:
+        print(f"revoked {record.source} {record.key_hash[:12]}")
+
+
+@dims_app.command("load")
+def load(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL or CSV: user_id or post_id rows"),  # noqa: B008
+) -> None:
+    """Bulk-load user profiles (country, region, city, age_band, segment, language) and posts
+    (author_id, category, hashtags) into Redis, where collectors read them."""
+    from pulse.collector.dims import DimensionStore, read_dimension_file
+
+    try:
+        rows = list(read_dimension_file(path))
+    except (ValueError, orjson.JSONDecodeError) as error:
+        raise PulseError(str(error)) from error
+
+    async def write(redis: Redis) -> None:
+        store = DimensionStore(redis, cache_size=1)
+        for start in range(0, len(rows), 1000):
+            await store.remember(dict(rows[start : start + 1000]), strict=True)
+
+    _with_redis(write)
+    print(f"loaded {len(rows)} rows from {path}")
