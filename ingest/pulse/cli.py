@@ -21,10 +21,13 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so `pulse --help` stays fast and each area owns its own module.
+    from pulse.archive.cli import app as archive_app
+    from pulse.archive.cli import register as register_archive
     from pulse.bench.cli import app as bench_app
     from pulse.collector.admin_cli import dims_app, keys_app
     from pulse.collector.cli import app as collector_app
     from pulse.generator.cli import register as register_generator
+    from pulse.hot.cli import app as hot_app
     from pulse.loader.cli import app as loader_app
     from pulse.run import register as register_run
     from pulse.stack.cli import app as stack_app
@@ -38,6 +41,9 @@ def _register() -> None:
     app.add_typer(dims_app, name="dims")
     app.add_typer(loader_app, name="loader")
     app.add_typer(bench_app, name="bench")
+    app.add_typer(hot_app, name="hot")
+    app.add_typer(archive_app, name="archive")
+    register_archive(app)
     register_warehouse(app)
     register_generator(app)
     register_run(app)

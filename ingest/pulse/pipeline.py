@@ -16,7 +16,8 @@ from pulse.stack import stack
 from pulse.stack.env import settings_env
 from pulse.stack.process import ServiceSpec, ServiceState, Supervisor
 
-PIPELINE_SERVICES = ("loader", "collector")
+#: Start order: consumers before the collector, so nothing is produced that no one reads.
+PIPELINE_SERVICES = ("loader", "hot", "archiver", "collector")
 
 
 def supervisor_for(settings: Settings) -> Supervisor:
@@ -42,6 +43,22 @@ def pipeline_specs(settings: Settings) -> dict[str, ServiceSpec]:
             host=host,
             env=env,
         ),
+        "hot": ServiceSpec(
+            name="hot",
+            argv=[sys.executable, "-m", "pulse", "hot", "run"],
+            port=settings.hot.metrics_port,
+            host=host,
+            env=env,
+            ready=lambda: _http_ok(f"http://{host}:{settings.hot.metrics_port}/healthz"),
+        ),
+        "archiver": ServiceSpec(
+            name="archiver",
+            argv=[sys.executable, "-m", "pulse", "archive", "run"],
+            port=settings.archive.metrics_port,
+            host=host,
+            env=env,
+            ready=lambda: _http_ok(f"http://{host}:{settings.archive.metrics_port}/healthz"),
+        ),
         "collector": ServiceSpec(
             name="collector",
             argv=[sys.executable, "-m", "pulse", "collector", "serve"],
@@ -57,7 +74,7 @@ def pipeline_specs(settings: Settings) -> dict[str, ServiceSpec]:
 
 
 def start_pipeline(settings: Settings) -> list[ServiceState]:
-    """Start the loader, then the collector (so nothing is produced before it can be loaded)."""
+    """Start the consumers (loader, hot layer, archiver), then the collector (nothing produced unread)."""
     supervisor = supervisor_for(settings)
     specs = pipeline_specs(settings)
     return [supervisor.start(specs[name], settings.stack.start_timeout_s) for name in PIPELINE_SERVICES]

@@ -32,6 +32,8 @@ class Ports:
     warehouse: int = 18123
     collector: int = 18080
     loader_metrics: int = 19464
+    hot_metrics: int = 19465
+    archive_metrics: int = 19466
 
     @classmethod
     def free(cls) -> Ports:
@@ -56,6 +58,8 @@ def isolated_settings(home: Path, ports: Ports | None = None) -> Settings:
             ),
             "collector": base.collector.model_copy(update={"host": host, "port": p.collector}),
             "loader": base.loader.model_copy(update={"metrics_port": p.loader_metrics}),
+            "hot": base.hot.model_copy(update={"metrics_port": p.hot_metrics}),
+            "archive": base.archive.model_copy(update={"metrics_port": p.archive_metrics}),
         }
     )
 

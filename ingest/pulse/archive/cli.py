@@ -1,0 +1,100 @@
+"""`pulse archive run`: the Kafka -> S3 Parquet archiver as a long-running service."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import typer
+
+from pulse.events import Family
+from pulse.logs import configure_logging
+from pulse.settings import get_settings
+
+TOPIC_OPTION = typer.Option(None, help="topic family or full name (repeatable; default: every warehouse topic)")
+
+app = typer.Typer(help="The cold tier: raw topics archived as Parquet in S3.", no_args_is_help=True)
+
+
+@app.command()
+def run(
+    metrics_port: int = typer.Option(None, help="/metrics and /healthz port (default: settings.archive.metrics_port)"),
+) -> None:
+    """Archive every raw topic (dead letters included) until SIGTERM/SIGINT, then flush and commit."""
+    from pulse.archive.consumer import Archiver
+    from pulse.archive.store import ArchiveStore
+    from pulse.health import Health, serve
+
+    settings = get_settings()
+    configure_logging(settings.log_level, service="archiver")
+    health = Health("archiver")
+    serve(health, settings.stack.host, metrics_port or settings.archive.metrics_port)
+    topics = [settings.kafka.topic(family) for family in Family]
+
+    async def main() -> None:
+        archiver = Archiver(settings, ArchiveStore(settings), topics, health)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, archiver.stop)
+        await archiver.run()
+
+    asyncio.run(main())
+
+
+def register(root: typer.Typer) -> None:
+    """Add `pulse replay`."""
+
+    @root.command()
+    def replay(
+        since: str = typer.Option(..., help="start, ISO-8601 UTC (2026-11-22 or 2026-11-22T10:00); archive hours"),
+        until: str = typer.Option(..., help="end (exclusive), ISO-8601 UTC"),
+        topic: list[str] = TOPIC_OPTION,
+        dry_run: bool = typer.Option(False, "--dry-run", help="list what would be replayed, insert nothing"),
+    ) -> None:
+        """Reload archived events into ClickHouse; replaying twice (or over live data) counts nothing twice."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from pulse.archive.replay import Replayer, parse_moment, select_objects
+        from pulse.archive.store import ArchiveStore
+        from pulse.errors import PulseError
+        from pulse.events import WAREHOUSE_FAMILIES
+        from pulse.warehouse.client import connect
+
+        settings = get_settings()
+        families = {str(f): settings.kafka.topic(f) for f in WAREHOUSE_FAMILIES}
+        chosen = topic or list(families)
+        unknown = [t for t in chosen if t not in families and t not in families.values()]
+        if unknown:
+            raise PulseError(f"unknown topic(s) {', '.join(unknown)}; choose from {', '.join(families)}")
+        topics = [families.get(t, t) for t in chosen]
+        start, end = parse_moment(since), parse_moment(until)
+        console = Console()
+        objects = select_objects(ArchiveStore(settings), topics, start, end)
+        span = sum(obj.rows for obj, _ in objects)
+        console.print(f"{len(objects):,} archive object(s), up to {span:,} events, {start:%Y-%m-%d %H:00} .. {end}")
+        if dry_run or not objects:
+            for obj, size in objects:
+                console.print(f"  {obj.key(settings.archive.prefix)}  ({size:,} bytes)")
+            return
+        replayer = Replayer(settings, connect(settings))
+        counts = {"inserted": 0, "filled": 0, "skipped": 0}
+        columns = (
+            TextColumn("replaying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("offsets"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[rate]}"),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("replay", total=span, rate="")
+            for done in replayer.replay_all(objects):
+                counts[done.action] += 1
+                elapsed = progress.tasks[0].elapsed or 1e-9
+                completed = progress.tasks[0].completed + done.obj.rows
+                progress.update(task, advance=done.obj.rows, rate=f"{completed / elapsed:,.0f} offsets/s")
+        console.print(
+            f"[green]done[/]: {counts['inserted']} inserted, {counts['filled']} filled (partly present), "
+            f"{counts['skipped']} skipped (already in the warehouse)"
+        )

@@ -1,0 +1,117 @@
+"""One batch of enriched events -> the Redis increments it stands for, summed in Python first.
+
+Summing before writing is what makes the hot layer fast: a batch of 20,000 events becomes a few
+thousand HINCRBYs, counted with ``collections.Counter`` over zipped columns (C loops, no
+per-event Python branching). The result is plain data, so it is tested against a naive recount.
+
+Events are kept only while their bucket is hot: a minute whose end is more than
+``retention_s`` in the past is already expired in Redis, and a late event must not resurrect it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+
+from pulse.events import EnrichedEvent
+from pulse.hot.keys import DIMENSIONS, Keys
+
+_decode = msgspec.json.Decoder(EnrichedEvent).decode
+
+
+@dataclass
+class Increments:
+    """What one batch adds to Redis; every operation is additive or idempotent (max, set-union)."""
+
+    hincr: Counter[tuple[str, str]] = field(default_factory=Counter)
+    zincr: Counter[tuple[str, str]] = field(default_factory=Counter)
+    pfadd: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    zadd_max: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: (hash key, field, HLL key): after the PFADDs, store the HLL's count in the hash.
+    hll_counts: list[tuple[str, str, str]] = field(default_factory=list)
+    expire_at: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+    late: int = 0
+    invalid: int = 0
+
+    @property
+    def updates(self) -> int:
+        """Logical counter updates this batch stands for (each event bumps many fields)."""
+        return sum(self.hincr.values()) + sum(self.zincr.values()) + self.events
+
+
+def _epoch(bucket: str, fmt: str, cache: dict[str, int]) -> int:
+    value = cache.get(bucket)
+    if value is None:
+        value = cache[bucket] = int(datetime.strptime(bucket, fmt).replace(tzinfo=UTC).timestamp())
+    return value
+
+
+def aggregate(
+    values: Sequence[bytes | None], keys: Keys, *, now: float, retention_s: int, session_ttl_s: int
+) -> Increments:
+    """The increments for a batch of Kafka message values (invalid ones are counted and skipped)."""
+    out = Increments()
+    events: list[EnrichedEvent] = []
+    for value in values:
+        try:
+            events.append(_decode(value or b""))
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            out.invalid += 1
+    epochs: dict[str, int] = {}
+    oldest_minute = now - retention_s - 60
+    hot = [e for e in events if _epoch(e.event_time[:16], "%Y-%m-%d %H:%M", epochs) > oldest_minute]
+    out.late = len(events) - len(hot)
+    out.events = len(hot)
+    if not hot:
+        return out
+    seconds = [e.event_time[:19] for e in hot]
+    minutes = [s[:16] for s in seconds]
+    names = [e.event for e in hot]
+    for buckets, key_of, length in ((seconds, keys.second, 1), (minutes, keys.minute, 60)):
+        fmt = "%Y-%m-%d %H:%M:%S" if length == 1 else "%Y-%m-%d %H:%M"
+        per_event = Counter(zip(buckets, names, strict=True))
+        totals: Counter[str] = Counter()
+        for (bucket, name), count in per_event.items():
+            key = key_of(bucket.replace(" ", "T"))
+            out.hincr[key, f"event:{name}"] += count
+            totals[bucket] += count
+        for bucket, count in totals.items():
+            key = key_of(bucket.replace(" ", "T"))
+            out.hincr[key, "total"] += count
+            out.expire_at[key] = _epoch(bucket, fmt, epochs) + length + retention_s
+        for dim in DIMENSIONS:
+            column = [getattr(e, dim) for e in hot]
+            for (bucket, name, value), count in Counter(zip(buckets, names, column, strict=True)).items():
+                key = key_of(bucket.replace(" ", "T"))
+                out.hincr[key, f"{dim}:{value}"] += count
+                out.hincr[key, f"event:{name}|{dim}:{value}"] += count
+    for minute in set(minutes):
+        bucket = minute.replace(" ", "T")
+        expire = _epoch(minute, "%Y-%m-%d %H:%M", epochs) + 60 + retention_s
+        out.hll_counts.append((keys.minute(bucket), "users", keys.users_minute(bucket)))
+        out.expire_at[keys.users_minute(bucket)] = expire
+    for minute, e in zip(minutes, hot, strict=True):
+        out.pfadd[keys.users_minute(minute.replace(" ", "T"))].add(e.user_id or e.anonymous_id)
+    tags = Counter((minute, tag) for minute, e in zip(minutes, hot, strict=True) for tag in e.hashtags)
+    for (minute, tag), count in tags.items():
+        out.zincr[keys.trending_minute("hashtags", minute.replace(" ", "T")), tag] += count
+    posts = Counter((minute, e.post_id) for minute, e in zip(minutes, hot, strict=True) if e.post_id)
+    for (minute, post), count in posts.items():
+        out.zincr[keys.trending_minute("posts", minute.replace(" ", "T")), post] += count
+    for key, _member in out.zincr:
+        minute = key.rsplit(":min:", 1)[1].replace("T", " ")
+        out.expire_at[key] = _epoch(minute, "%Y-%m-%d %H:%M", epochs) + 60 + retention_s
+    for second, e in zip(seconds, hot, strict=True):
+        if e.session_id:
+            at = _epoch(second, "%Y-%m-%d %H:%M:%S", epochs)
+            member = (keys.active_sessions, e.session_id)
+            if at > out.zadd_max.get(member, 0):
+                out.zadd_max[member] = at
+    if out.zadd_max:
+        out.expire_at[keys.active_sessions] = int(max(out.zadd_max.values())) + session_ttl_s
+    return out

@@ -1,0 +1,44 @@
+"""`pulse hot run`: the Kafka -> Redis hot-layer updater as a long-running service."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import typer
+
+from pulse.events import WAREHOUSE_FAMILIES
+from pulse.logs import configure_logging
+from pulse.settings import get_settings
+
+app = typer.Typer(help="The hot tier: the last 15 minutes of the event stream in Redis.", no_args_is_help=True)
+
+
+@app.command()
+def run(
+    metrics_port: int = typer.Option(None, help="/metrics and /healthz port (default: settings.hot.metrics_port)"),
+) -> None:
+    """Count the enriched topics into Redis until SIGTERM/SIGINT, then apply what is pending."""
+    from redis.asyncio import Redis
+
+    from pulse.health import Health, serve
+    from pulse.hot.consumer import HotUpdater
+
+    settings = get_settings()
+    configure_logging(settings.log_level, service="hot")
+    health = Health("hot")
+    serve(health, settings.stack.host, metrics_port or settings.hot.metrics_port)
+    topics = [settings.kafka.topic(family) for family in WAREHOUSE_FAMILIES]
+
+    async def main() -> None:
+        redis = Redis.from_url(settings.redis.url)
+        updater = HotUpdater(settings, redis, topics, health)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, updater.stop)
+        try:
+            await updater.run()
+        finally:
+            await redis.aclose()
+
+    asyncio.run(main())

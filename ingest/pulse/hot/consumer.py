@@ -1,0 +1,220 @@
+"""The hot-layer updater: a consumer group over the enriched topics, applying batches to Redis.
+
+Exactly once: each partition batch is applied by one Lua script together with the partition's
+applied-offset marker (see ``writer``). After a restart or rebalance the new owner reads the marker
+and drops every message at or below it; Kafka offsets are committed after each apply only so that
+restarts re-read little, never for correctness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from redis.asyncio import Redis
+
+from pulse.health import Health
+from pulse.hot import metrics
+from pulse.hot.aggregate import aggregate
+from pulse.hot.keys import Keys
+from pulse.hot.windows import refresh
+from pulse.hot.writer import APPLIED, HotWriter
+from pulse.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class Pending:
+    offsets: list[int] = field(default_factory=list)
+    values: list[bytes | None] = field(default_factory=list)
+    opened_at: float = field(default_factory=time.monotonic)
+
+
+class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, updater: HotUpdater) -> None:
+        self.updater = updater
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        for tp in revoked:
+            self.updater.pending.pop(tp, None)
+            self.updater.applied.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        partitions = list(assigned)
+        self.updater.consumer.pause(*partitions)
+        await self.updater.start_partitions(partitions)
+
+
+class HotUpdater:
+    """Consumes enriched events into the Redis hot layer until ``stop()``."""
+
+    def __init__(self, settings: Settings, redis: Redis, topics: list[str], health: Health) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.keys = Keys(settings.hot.key_prefix)
+        self.writer = HotWriter(redis, settings.hot.marker_ttl_s)
+        self.topics = topics
+        self.health = health
+        self.pending: dict[TopicPartition, Pending] = {}
+        #: Last applied offset per owned partition (-1: none); messages at or below it are dropped.
+        self.applied: dict[TopicPartition, int] = {}
+        self._stopping = asyncio.Event()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            group_id=settings.hot.group_id,
+            client_id=f"{settings.kafka.client_id}-hot",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _redis(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Retry a Redis call with backoff until it succeeds: an outage only grows lag."""
+        attempt = 0
+        while True:
+            try:
+                result = await call()
+            except Exception as error:
+                metrics.ERRORS.labels(operation).inc()
+                self.health.failing("redis", f"{operation}: {error}")
+                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                attempt += 1
+                log.warning("redis failed, retrying", extra={"operation": operation, "error": str(error)[:300]})
+                self.health.beat()
+                await asyncio.sleep(delay)
+                continue
+            self.health.recovered("redis")
+            return result
+
+    async def start_partitions(self, partitions: list[TopicPartition]) -> None:
+        """Read each partition's marker and resume right after it (or at the commit, if later)."""
+        for tp in partitions:
+            marker = self.keys.applied(tp.topic, tp.partition)
+            applied = await self._redis("get_marker", functools.partial(self.writer.applied_offset, marker))
+            committed = await self.consumer.committed(tp) or 0
+            if tp not in self.consumer.assignment():
+                continue
+            self.applied[tp] = applied
+            self.pending.pop(tp, None)
+            start = max(committed, applied + 1)
+            if start:
+                self.consumer.seek(tp, start)
+            else:
+                await self.consumer.seek_to_beginning(tp)
+        self.consumer.resume(*(tp for tp in partitions if tp in self.consumer.assignment()))
+
+    async def run(self) -> None:
+        self.consumer.subscribe(self.topics, listener=_Assignments(self))
+        await self.consumer.start()
+        background = [
+            asyncio.create_task(self._refresh_forever()),
+            asyncio.create_task(self._report_lag_forever()),
+        ]
+        cfg = self.settings.hot
+        try:
+            while not self._stopping.is_set():
+                self.health.beat()
+                records = await self.consumer.getmany(timeout_ms=50, max_records=cfg.max_batch_rows)
+                for tp, messages in records.items():
+                    if tp not in self.applied:
+                        continue  # fetched before an assignment finished: read again after the seek
+                    pending = self.pending.setdefault(tp, Pending())
+                    for record in messages:
+                        pending.offsets.append(record.offset)
+                        pending.values.append(record.value)
+                now = time.monotonic()
+                for tp, pending in list(self.pending.items()):
+                    if (
+                        len(pending.offsets) >= cfg.max_batch_rows
+                        or now - pending.opened_at >= cfg.max_batch_age_ms / 1000
+                    ):
+                        await self._apply(tp, pending)
+            for tp, pending in list(self.pending.items()):
+                await self._apply(tp, pending)
+        finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.consumer.stop()
+
+    async def _apply(self, tp: TopicPartition, pending: Pending) -> None:
+        if self.pending.get(tp) is pending:
+            del self.pending[tp]
+        if not pending.offsets or tp not in self.applied:
+            return
+        started = time.perf_counter()
+        marker = self.keys.applied(tp.topic, tp.partition)
+        offsets, values = pending.offsets, pending.values
+        while True:
+            keep = [i for i, offset in enumerate(offsets) if offset > self.applied[tp]]
+            if len(keep) < len(offsets):
+                metrics.REDELIVERED.labels(tp.topic).inc(len(offsets) - len(keep))
+                offsets, values = [offsets[i] for i in keep], [values[i] for i in keep]
+            if not offsets:
+                break
+            inc = aggregate(
+                values,
+                self.keys,
+                now=time.time(),
+                retention_s=self.settings.hot.retention_s,
+                session_ttl_s=self.settings.hot.active_session_s,
+            )
+            first, last = offsets[0], offsets[-1]
+            result = await self._redis("apply", functools.partial(self.writer.apply, marker, first, last, inc))
+            if result == APPLIED:
+                self.applied[tp] = last
+                metrics.EVENTS.labels(tp.topic).inc(inc.events)
+                metrics.UPDATES.labels(tp.topic).inc(inc.updates)
+                metrics.LATE.labels(tp.topic).inc(inc.late)
+                metrics.INVALID.labels(tp.topic).inc(inc.invalid)
+                metrics.BATCHES.labels(tp.topic).inc()
+                break
+            self.applied[tp] = result  # another owner got further: drop what it applied, retry
+        metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
+        if tp in self.applied and self.applied[tp] >= 0:
+            try:
+                await self.consumer.commit({tp: self.applied[tp] + 1})
+            except KafkaError as error:
+                log.info("offset commit failed (the marker still protects)", extra={"error": str(error)})
+
+    async def _refresh_forever(self) -> None:
+        interval = self.settings.hot.window_refresh_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await refresh(self.redis, self.keys, self.settings.hot)
+                metrics.REFRESHES.inc()
+            except Exception as error:
+                metrics.ERRORS.labels("refresh").inc()
+                log.warning("window refresh failed", extra={"error": str(error)[:300]})
+
+    async def _report_lag_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            partitions = [tp for tp in self.consumer.assignment() if tp in self.applied]
+            if not partitions:
+                continue
+            try:
+                ends = await self.consumer.end_offsets(partitions)
+            except KafkaError:
+                continue
+            for tp, end in ends.items():
+                if tp in self.applied:
+                    metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - self.applied[tp] - 1))
