@@ -125,6 +125,10 @@ class LoaderSettings(BaseModel):
     max_batch_rows: int = 50_000
     max_batch_age_ms: int = 500
     metrics_port: int = 9464
+    dedup_window_s: int = Field(
+        default=3600, description="a messageId seen on the same partition this recently is a client retry: dropped"
+    )
+    dedup_max_ids: int = Field(default=500_000, description="messageIds remembered per partition (bounds memory)")
 
 
 class HotSettings(BaseModel):
