@@ -1,0 +1,221 @@
+"""Panel building blocks: queries beside their panels, units and thresholds set, laid out on a grid.
+
+A dashboard file lists :class:`PanelSpec` values per row; :func:`build_panels` turns them into
+grafanalib panels with the ClickHouse plugin's query model (``format`` as the number the plugin
+expects; grafanalib's SqlTarget would write a string), Prometheus or Redis targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import attr
+import grafanalib.core as g
+
+from pulse.grafana.datasources import CLICKHOUSE, PROMETHEUS, REDIS
+from pulse.grafana.named import Use, to_grafana_sql
+
+SCHEMA_VERSION = 39  # dashboards are written in the current JSON model; Grafana runs no migrations
+FORMAT_TIME_SERIES = 0
+FORMAT_TABLE = 1
+EXPLORE_LINK = "/explore?schemaVersion=1&panes=%7B%22p%22%3A%7B%22datasource%22%3A%22pulse-clickhouse%22%7D%7D"
+
+
+@attr.s
+class ClickHouseTarget:
+    """The grafana-clickhouse-datasource query model for raw SQL."""
+
+    sql: str = attr.ib()
+    ref_id: str = attr.ib(default="A")
+    fmt: int = attr.ib(default=FORMAT_TABLE)
+    named: str | None = attr.ib(default=None)
+
+    def to_json_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "refId": self.ref_id,
+            "datasource": dict(CLICKHOUSE),
+            "editorType": "sql",
+            "rawSql": self.sql,
+            "format": self.fmt,
+            "queryType": "timeseries" if self.fmt == FORMAT_TIME_SERIES else "table",
+        }
+        if self.named:
+            data["pulseQuery"] = self.named  # traceability: the named query this SQL comes from
+        return data
+
+
+@attr.s
+class PromTarget:
+    expr: str = attr.ib()
+    legend: str = attr.ib(default="")
+    ref_id: str = attr.ib(default="A")
+
+    def to_json_data(self) -> dict[str, Any]:
+        return {"refId": self.ref_id, "datasource": dict(PROMETHEUS), "expr": self.expr,
+                "legendFormat": self.legend, "range": True}
+
+
+@attr.s
+class RedisTarget:
+    """redis-datasource command query (only the commands the plugin supports)."""
+
+    command: str = attr.ib()
+    key: str = attr.ib()
+    ref_id: str = attr.ib(default="A")
+    extra: dict[str, Any] = attr.ib(factory=dict)
+
+    def to_json_data(self) -> dict[str, Any]:
+        return {"refId": self.ref_id, "datasource": dict(REDIS), "type": "command", "query": "",
+                "command": self.command, "keyName": self.key, **self.extra}
+
+
+@attr.s
+class BarGaugePanel(g.Panel):
+    """The current bar gauge (options live in extraJson); grafanalib's BarGauge is the legacy one."""
+
+    def to_json_data(self) -> dict[str, Any]:
+        return self.panel_json({"type": "bargauge"})  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """One panel: what it shows (a named query use, raw SQL, PromQL or a Redis command) and how."""
+
+    kind: str  # timeseries | stat | table | bargauge | piechart | barchart
+    title: str
+    description: str
+    use: Use | None = None
+    sql: str | None = None  # raw SQL (system tables), only where no named query fits
+    prom: Sequence[tuple[str, str]] = ()  # (expr, legend)
+    redis: tuple[str, str, dict[str, Any]] | None = None
+    fmt: int = FORMAT_TABLE
+    unit: str = "short"
+    thresholds: Sequence[tuple[str, float | None]] = (("green", None),)
+    width: int = 8
+    height: int = 8
+    interval: str | None = None  # the panel's min interval (floor of $__interval)
+    time_from: str | None = None  # relative time override, e.g. "5m" for the live panels
+    links: Sequence[tuple[str, str]] = ()  # (title, url)
+    options: dict[str, Any] = field(default_factory=dict)
+    field_overrides: Sequence[dict[str, Any]] = ()
+
+    def targets(self) -> list[Any]:
+        if self.use is not None:
+            return [ClickHouseTarget(to_grafana_sql(self.use), fmt=self.fmt, named=self.use.name)]
+        if self.sql is not None:
+            return [ClickHouseTarget(self.sql.strip(), fmt=self.fmt)]
+        if self.redis is not None:
+            command, key, extra = self.redis
+            return [RedisTarget(command, key, extra=extra)]
+        return [PromTarget(expr, legend, ref_id=chr(ord("A") + i)) for i, (expr, legend) in enumerate(self.prom)]
+
+    @property
+    def datasource(self) -> dict[str, str]:
+        if self.redis is not None:
+            return dict(REDIS)
+        return dict(PROMETHEUS) if self.prom else dict(CLICKHOUSE)
+
+
+def _threshold_steps(spec: PanelSpec) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in spec.thresholds]}
+
+
+def _field_config(spec: PanelSpec) -> dict[str, Any]:
+    return {"defaults": {"unit": spec.unit, "thresholds": _threshold_steps(spec), "color": {"mode": (
+        "thresholds" if spec.kind in ("stat", "bargauge") else "palette-classic")}},
+        "overrides": list(spec.field_overrides)}
+
+
+def _links(spec: PanelSpec) -> list[dict[str, Any]]:
+    links = [{"title": title, "url": url, "targetBlank": False} for title, url in spec.links]
+    if spec.use is not None or spec.sql is not None:
+        links.append({"title": "Explore this query", "url": EXPLORE_LINK})
+    return links
+
+
+def build_panel(spec: PanelSpec, pos: g.GridPos, panel_id: int) -> g.Panel:
+    """A grafanalib panel for ``spec`` at ``pos`` (ids assigned by the caller, unique per dashboard)."""
+    common: dict[str, Any] = {
+        "title": spec.title,
+        "description": spec.description,
+        "dataSource": spec.datasource,
+        "targets": spec.targets(),
+        "gridPos": pos,
+        "id": panel_id,
+        "links": _links(spec),
+        "timeFrom": spec.time_from,
+        "interval": spec.interval,
+    }
+    extra: dict[str, Any] = {"fieldConfig": _field_config(spec)}
+    panel: g.Panel
+    if spec.kind == "timeseries":
+        panel = g.TimeSeries(unit=spec.unit, legendDisplayMode="table", legendPlacement="right",
+                             legendCalcs=["sum", "max"], **common)
+    elif spec.kind == "stat":
+        panel = g.Stat(format=spec.unit, reduceCalc="lastNotNull", graphMode="none", colorMode="value", **common)
+        extra["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                            "colorMode": "value", "graphMode": "none", "textMode": "value_and_name",
+                            "orientation": "auto", "justifyMode": "auto"}
+    elif spec.kind == "table":
+        panel = g.Table(unit=spec.unit, **common)
+    elif spec.kind == "piechart":
+        panel = g.PieChartv2(unit=spec.unit, reduceOptionsCalcs=["sum"], pieType="donut", **common)
+    elif spec.kind == "barchart":
+        panel = g.BarChart(showValue="auto", **common)
+    elif spec.kind == "bargauge":
+        panel = BarGaugePanel(**common)
+        extra["options"] = {"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True,
+                            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": True}}
+    else:
+        raise ValueError(f"unknown panel kind {spec.kind}")
+    if spec.options:
+        extra.setdefault("options", {}).update(spec.options)
+    panel.extraJson = extra
+    return panel
+
+
+@dataclass(frozen=True)
+class Row:
+    title: str
+    panels: Sequence[PanelSpec]
+    collapsed: bool = False
+
+
+def build_panels(rows: Sequence[Row]) -> list[g.Panel]:
+    """Rows and their panels, flowed left to right on Grafana's 24-column grid, ids from 1."""
+    out: list[g.Panel] = []
+    y = 0
+    next_id = 1
+    for row in rows:
+        out.append(g.RowPanel(title=row.title, gridPos=g.GridPos(h=1, w=24, x=0, y=y), id=next_id))
+        next_id += 1
+        y += 1
+        x, line_height = 0, 0
+        for spec in row.panels:
+            if x + spec.width > 24:
+                x, y, line_height = 0, y + line_height, 0
+            out.append(build_panel(spec, g.GridPos(h=spec.height, w=spec.width, x=x, y=y), next_id))
+            next_id += 1
+            x += spec.width
+            line_height = max(line_height, spec.height)
+        y += line_height
+    return out
+
+
+def query_variable(name: str, label: str, sql: str) -> g.Template:
+    """A ClickHouse query variable with All meaning ``''`` (the named queries' "all")."""
+    return g.Template(
+        name=name,
+        label=label,
+        query={"refId": "var", "queryType": "sql", "rawSql": sql},
+        dataSource=dict(CLICKHOUSE),
+        type="query",
+        includeAll=True,
+        allValue="''",
+        multi=False,
+        refresh=2,
+        sort=1,
+        default="$__all",
+    )
