@@ -27,6 +27,7 @@ def _register() -> None:
     from pulse.collector.admin_cli import dims_app, keys_app
     from pulse.collector.cli import app as collector_app
     from pulse.generator.cli import register as register_generator
+    from pulse.grafana.cli import register as register_grafana
     from pulse.hot.cli import app as hot_app
     from pulse.loader.cli import app as loader_app
     from pulse.run import register as register_run
@@ -47,6 +48,7 @@ def _register() -> None:
     register_warehouse(app)
     register_generator(app)
     register_run(app)
+    register_grafana(app, bench_app)
 
 
 def main() -> None:

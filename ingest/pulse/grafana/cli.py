@@ -1,0 +1,111 @@
+"""``pulse grafana generate | check | apply-permissions | preview`` and ``pulse bench dashboards``."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+
+from pulse.errors import PulseError
+from pulse.grafana import access, generate as gen
+from pulse.grafana.dashboards import DASHBOARDS, unified
+from pulse.grafana.render import expand, now_range, resolve_variables
+from pulse.settings import Settings
+from pulse.warehouse.client import connect
+
+app = typer.Typer(help="Grafana as code: dashboards, provisioning, permissions, previews.", no_args_is_help=True)
+console = Console()
+
+
+@app.command("generate")
+def generate_command() -> None:
+    """Write dashboards JSON and provisioning YAML into provisioning/ and helm/pulse/files/."""
+    for path in gen.write():
+        console.print(path)
+
+
+@app.command("check")
+def check_command() -> None:
+    """Fail when committed generated files differ from what `generate` writes."""
+    stale = gen.check()
+    if stale:
+        raise PulseError("stale generated files (run `pulse grafana generate`): " + ", ".join(stale))
+    console.print("[green]generated files are up to date[/]")
+
+
+@app.command("apply-permissions")
+def apply_permissions_command(
+    url: Annotated[str, typer.Option(envvar="PULSE_GRAFANA_URL", help="Grafana base URL")],
+    token: Annotated[str, typer.Option(envvar="PULSE_GRAFANA_TOKEN", help="service-account token")] = "",
+    dry_run: Annotated[bool, typer.Option(help="print the API calls only")] = False,
+) -> None:
+    """Apply provisioning/access/permissions.yaml (teams, folders, folder permissions) via the HTTP API."""
+    state = yaml.safe_load((gen.REPO / "provisioning/access/permissions.yaml").read_text())
+    for action in access.apply_permissions(url, token, state, dry_run=dry_run):
+        console.print(action)
+
+
+@app.command("preview")
+def preview_command(
+    out: Annotated[Path, typer.Option(help="folder for the PNGs")] = Path("grafana/previews"),
+    span: Annotated[int, typer.Option(help="time range in seconds, ending now")] = 3600,
+    demo: Annotated[int, typer.Option(help="first load this many minutes of generated traffic")] = 0,
+) -> None:
+    """Render every dashboard's panels from real query results into PNGs."""
+    from pulse.grafana.demo import live_traffic
+    from pulse.grafana.preview import render
+
+    client = connect(Settings())
+    if demo:
+        truth, _ = live_traffic(client, minutes=demo)
+        console.print(f"loaded {truth.events:,} generated events")
+    for module in DASHBOARDS:
+        path = render(gen.dashboard_json(module), client, now_range(span), out / f"{module.UID}.png")
+        console.print(f"wrote {path}")
+
+
+def bench_dashboards(
+    rounds: Annotated[int, typer.Option(help="dashboard loads")] = 20,
+    concurrency: Annotated[int, typer.Option(help="queries in flight (Grafana runs panels in parallel)")] = 8,
+    span: Annotated[int, typer.Option(help="time range in seconds, ending now")] = 3600,
+) -> None:
+    """Run the unified dashboard's expanded query set concurrently; print per-query and per-load p50/p95."""
+    settings = Settings()
+    board = gen.dashboard_json(unified)
+    client = connect(settings)
+    window = now_range(span)
+    queries = expand(board, window, resolve_variables(board, client, window))
+    clients = [connect(settings) for _ in range(concurrency)]
+
+    def one(index: int) -> float:
+        began = time.perf_counter()
+        clients[index % concurrency].query(queries[index % len(queries)].sql)
+        return time.perf_counter() - began
+
+    per_query: list[float] = []
+    per_load: list[float] = []
+    with ThreadPoolExecutor(concurrency) as pool:
+        for _ in range(rounds):
+            began = time.perf_counter()
+            per_query += list(pool.map(one, range(len(queries))))
+            per_load.append(time.perf_counter() - began)
+    events = client.command("SELECT count() FROM events")
+
+    def pct(values: list[float], q: int) -> float:
+        return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else values[0] * 1000
+
+    console.print(f"dataset: {events:,} events; {len(queries)} queries x {rounds} loads, concurrency {concurrency}")
+    console.print(f"query  p50 {pct(per_query, 50):.1f} ms  p95 {pct(per_query, 95):.1f} ms")
+    console.print(f"whole dashboard  p50 {pct(per_load, 50):.1f} ms  p95 {pct(per_load, 95):.1f} ms")
+
+
+def register(root: typer.Typer, bench: typer.Typer | None = None) -> None:
+    root.add_typer(app, name="grafana")
+    if bench is not None:
+        bench.command("dashboards")(bench_dashboards)
