@@ -160,6 +160,8 @@ class Archiver:
     async def recover(self, assigned: list[TopicPartition]) -> None:
         """Re-plan the ranges recorded as intents since each partition's committed offset."""
         committed = {tp: await self.consumer.committed(tp) or 0 for tp in assigned}
+        # Lag counts from the commit right away: an S3 outage during recovery must show in metrics.
+        self.next_offset.update(committed)
         planned = {
             tp: await self._retrying("list_intents", self.store.intents, tp.topic, tp.partition, committed[tp])
             for tp in assigned
