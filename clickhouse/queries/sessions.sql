@@ -1,0 +1,35 @@
+-- Sessions: each user's events split where they pause longer than gap_s (30 minutes), over raw
+-- events in the range (a session crossing the range's edge is cut there).
+-- @unit sessions
+-- @param from DateTime64(3) = now-1h : start of the range, inclusive
+-- @param to DateTime64(3) = now : end of the range, exclusive
+-- @param gap_s UInt32 = 1800 : inactivity that ends a session, in seconds
+-- @param country String = '' : ISO country code; '' means all
+-- @param device_type String = '' : device type; '' means all
+-- @column sessions UInt64 : sessions
+-- @column bounces UInt64 : sessions of a single event
+-- @column bounce_rate Float64 : bounces / sessions
+-- @column total_duration_ms Int64 : sum over sessions of last minus first event time
+-- @column mean_duration_s Float64 : mean session duration in seconds
+-- @column mean_depth Float64 : mean events per session
+SELECT
+    count()                                              AS sessions,
+    countIf(depth = 1)                                   AS bounces,
+    if(sessions = 0, 0, round(bounces / sessions, 4))    AS bounce_rate,
+    sum(duration_ms)                                     AS total_duration_ms,
+    if(sessions = 0, 0, round(total_duration_ms / sessions / 1000, 3)) AS mean_duration_s,
+    if(sessions = 0, 0, round(avg(depth), 3))            AS mean_depth
+FROM
+(
+    SELECT length(session) AS depth, session[-1] - session[1] AS duration_ms
+    FROM
+    (
+        SELECT arraySort(groupArray(toUnixTimestamp64Milli(event_time))) AS times
+        FROM events
+        WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+          AND ({country:String} = '' OR country = {country:String})
+          AND ({device_type:String} = '' OR device_type = {device_type:String})
+        GROUP BY if(user_id != '', user_id, anonymous_id)
+    )
+    ARRAY JOIN arraySplit((t, i) -> i > 1 AND t - times[i - 1] > {gap_s:UInt32} * 1000, times, arrayEnumerate(times)) AS session
+)
