@@ -30,6 +30,7 @@ def _register() -> None:
     from pulse.grafana.cli import register as register_grafana
     from pulse.hot.cli import app as hot_app
     from pulse.loader.cli import app as loader_app
+    from pulse.queries.cli import register as register_queries
     from pulse.run import register as register_run
     from pulse.stack.cli import app as stack_app
     from pulse.warehouse.cli import app as warehouse_app
@@ -48,6 +49,7 @@ def _register() -> None:
     register_warehouse(app)
     register_generator(app)
     register_run(app)
+    register_queries(app)
     register_grafana(app, bench_app)
 
 
