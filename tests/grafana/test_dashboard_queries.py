@@ -11,12 +11,13 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from pulse.generator.truth import TruthReport
+from pulse.grafana import alerting
 from pulse.grafana.dashboards import DASHBOARDS, unified
 from pulse.grafana.demo import live_traffic
+from pulse.grafana.expressions import evaluate_rule
 from pulse.grafana.generate import dashboard_json
-from pulse.grafana.macros import TimeRange
+from pulse.grafana.macros import QueryContext, TimeRange, expand_macros
 from pulse.grafana.render import PanelQuery, expand, resolve_variables
-
 
 NUMERIC = ("Int", "UInt", "Float", "Decimal", "Nullable(Int", "Nullable(UInt", "Nullable(Float")
 
@@ -51,8 +52,9 @@ def check_shape(query: PanelQuery, names: list[str], types: list[str], rows: lis
 
 
 @pytest.mark.parametrize("module", DASHBOARDS, ids=lambda m: m.UID)
-def test_every_panel_query_runs_and_fits_its_panel(client: Client, loaded: tuple[TruthReport, TimeRange],
-                                                   module: Any) -> None:
+def test_every_panel_query_runs_and_fits_its_panel(
+    client: Client, loaded: tuple[TruthReport, TimeRange], module: Any
+) -> None:
     _, window = loaded
     board = dashboard_json(module)
     variables = resolve_variables(board, client, window)
@@ -110,7 +112,10 @@ def test_key_panels_equal_the_ground_truth(client: Client, loaded: tuple[TruthRe
     for cid, totals in expected.items():
         got = kpis[cid]
         assert (got["impressions"], got["clicks"], got["conversions"]) == (
-            totals.impressions, totals.clicks, totals.conversions)
+            totals.impressions,
+            totals.clicks,
+            totals.conversions,
+        )
         assert (got["spend_micros"], got["revenue_micros"]) == (totals.spend_micros, totals.revenue_micros)
 
     _, _, rows = run(client, by_title["Spend and return"])
@@ -133,3 +138,23 @@ def test_unified_query_set_is_fast(client: Client, loaded: tuple[TruthReport, Ti
     for query in queries:
         client.query(query.sql)
     assert time.perf_counter() - began < 10
+
+
+def test_budget_overspend_rule_fires_where_pacing_exceeds_its_threshold(
+    client: Client, loaded: tuple[TruthReport, TimeRange]
+) -> None:
+    """The provisioned rule's chain: one series per campaign, firing exactly where pacing > 1.2."""
+    truth, window = loaded
+    rule = next(r.to_file() for r in alerting.all_rules() if r.uid == "pulse-budget-overspend")
+    states = evaluate_rule(rule, client, window.to_ms)
+    step = rule["data"][0]
+    span = TimeRange(window.to_ms - step["relativeTimeRange"]["from"] * 1000, window.to_ms)
+    pacing = dict(client.query(expand_macros(step["model"]["rawSql"], QueryContext(span, 1000))).result_rows)
+    assert {dict(labels)["campaign_id"] for labels in states} == {c.campaign_id for c in truth.campaigns}
+    for labels, fires in states.items():
+        value = pacing[dict(labels)["campaign_id"]]
+        assert fires == (value is not None and value > 1.2)
+    fresh = evaluate_rule(
+        next(r.to_file() for r in alerting.all_rules() if r.uid == "pulse-freshness"), client, window.to_ms
+    )
+    assert len(fresh) == 1

@@ -65,28 +65,45 @@ def grafana_ini() -> dict[str, dict[str, Any]]:
 
 #: Folders per department and who may do what (teams are named after the IdP groups).
 FOLDERS: tuple[dict[str, Any], ...] = (
-    {"uid": "pulse", "title": "Pulse", "permissions": [
-        {"role": "Viewer", "permission": "View"}, {"role": "Editor", "permission": "Edit"}]},
-    {"uid": "pulse-platform", "title": "Pulse Platform", "permissions": [
-        {"team": "platform", "permission": "Admin"}, {"role": "Editor", "permission": "View"}]},
-    {"uid": "pulse-ads", "title": "Pulse Advertising (revenue: restricted)", "permissions": [
-        {"team": "ads", "permission": "Edit"}, {"team": "finance", "permission": "View"}]},
-    {"uid": "pulse-growth", "title": "Pulse Growth", "permissions": [
-        {"team": "growth", "permission": "Edit"}, {"role": "Viewer", "permission": "View"}]},
+    {
+        "uid": "pulse",
+        "title": "Pulse",
+        "permissions": [{"role": "Viewer", "permission": "View"}, {"role": "Editor", "permission": "Edit"}],
+    },
+    {
+        "uid": "pulse-platform",
+        "title": "Pulse Platform",
+        "permissions": [{"team": "platform", "permission": "Admin"}, {"role": "Editor", "permission": "View"}],
+    },
+    {
+        "uid": "pulse-ads",
+        "title": "Pulse Advertising (revenue: restricted)",
+        "permissions": [{"team": "ads", "permission": "Edit"}, {"team": "finance", "permission": "View"}],
+    },
+    {
+        "uid": "pulse-growth",
+        "title": "Pulse Growth",
+        "permissions": [{"team": "growth", "permission": "Edit"}, {"role": "Viewer", "permission": "View"}],
+    },
 )
 TEAMS = ("platform", "ads", "growth", "finance")
 _LEVEL = {"View": 1, "Edit": 2, "Admin": 4}
 
 
 def desired_state() -> dict[str, Any]:
-    return {"apiVersion": 1, "groupRoles": [{"group": g, "role": r} for g, r in GROUP_ROLES],
-            "teams": list(TEAMS), "folders": list(FOLDERS)}
+    return {
+        "apiVersion": 1,
+        "groupRoles": [{"group": g, "role": r} for g, r in GROUP_ROLES],
+        "teams": list(TEAMS),
+        "folders": list(FOLDERS),
+    }
 
 
 def apply_permissions(url: str, token: str, state: dict[str, Any], *, dry_run: bool = False) -> list[str]:
     """Create teams and folders, then set each folder's permission list (replaces it, so it converges)."""
     actions: list[str] = []
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as api:
+
         def call(method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200,)) -> Any:
             actions.append(f"{method} {path}")
             if dry_run:

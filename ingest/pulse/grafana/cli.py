@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +14,8 @@ import yaml
 from rich.console import Console
 
 from pulse.errors import PulseError
-from pulse.grafana import access, generate as gen
+from pulse.grafana import access
+from pulse.grafana import generate as gen
 from pulse.grafana.dashboards import DASHBOARDS, unified
 from pulse.grafana.render import expand, now_range, resolve_variables
 from pulse.settings import Settings
@@ -81,11 +83,13 @@ def bench_dashboards(
     client = connect(settings)
     window = now_range(span)
     queries = expand(board, window, resolve_variables(board, client, window))
-    clients = [connect(settings) for _ in range(concurrency)]
+    local = threading.local()
 
     def one(index: int) -> float:
         began = time.perf_counter()
-        clients[index % concurrency].query(queries[index % len(queries)].sql)
+        if not hasattr(local, "client"):
+            local.client = connect(settings)  # one session per thread, as each Grafana connection
+        local.client.query(queries[index % len(queries)].sql)
         return time.perf_counter() - began
 
     per_query: list[float] = []

@@ -42,9 +42,19 @@ def load_traffic(client: Client, generator: TrafficGenerator, *, events: int) ->
     return truth.report()
 
 
+def register_campaigns(client: Client, truth: TruthReport) -> None:
+    """The operator's direct insert of campaign budgets (what pacing and the overspend rule read)."""
+    now = datetime.now(UTC)
+    rows = [[c.campaign_id, f"Campaign {c.campaign_id}", c.daily_budget_micros, now] for c in truth.campaigns]
+    if rows:
+        client.insert("campaigns", rows, column_names=["campaign_id", "name", "daily_budget_micros", "updated_at"])
+        client.command("SYSTEM RELOAD DICTIONARY campaigns_dict")
+
+
 def _insert(client: Client, rows: list[bytes]) -> None:
-    client.raw_insert("events", None, b"\n".join(rows), fmt="JSONEachRow",
-                      settings={"input_format_skip_unknown_fields": 1})
+    client.raw_insert(
+        "events", None, b"\n".join(rows), fmt="JSONEachRow", settings={"input_format_skip_unknown_fields": 1}
+    )
 
 
 def live_traffic(
@@ -52,6 +62,9 @@ def live_traffic(
 ) -> tuple[TruthReport, datetime]:
     """Traffic ending about now, so live panels (last 5 minutes) and "today" figures see it."""
     start = (datetime.now(UTC) - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-    generator = TrafficGenerator(TrafficConfig(seed=seed, start=start, rate=rate, users=2_000, posts=1_500,
-                                               campaigns=4))
-    return load_traffic(client, generator, events=int(minutes * 60 * rate)), start
+    generator = TrafficGenerator(
+        TrafficConfig(seed=seed, start=start, rate=rate, users=2_000, posts=1_500, campaigns=4)
+    )
+    truth = load_traffic(client, generator, events=int(minutes * 60 * rate))
+    register_campaigns(client, truth)
+    return truth, start

@@ -21,7 +21,11 @@ Labels = tuple[tuple[str, str], ...]
 Series = dict[Labels, list[float]]
 
 _REDUCERS: dict[str, Callable[[list[float]], float]] = {
-    "last": lambda v: v[-1], "mean": lambda v: sum(v) / len(v), "max": max, "min": min, "sum": sum,
+    "last": lambda v: v[-1],
+    "mean": lambda v: sum(v) / len(v),
+    "max": max,
+    "min": min,
+    "sum": sum,
     "count": lambda v: float(len(v)),
 }
 _EVALUATORS: dict[str, Callable[[float, list[float]], bool]] = {
@@ -39,7 +43,8 @@ def table_to_series(names: Sequence[str], types: Sequence[str], rows: Sequence[S
         return {}  # no data: the rule's noDataState decides
     numeric = [i for i, t in enumerate(types) if t.removeprefix("Nullable(").startswith(("Int", "UInt", "Float"))]
     if len(numeric) != 1:
-        raise PulseError(f"an alert query must return exactly one numeric column, got {list(zip(names, types))}")
+        found = list(zip(names, types, strict=True))
+        raise PulseError(f"an alert query must return exactly one numeric column, got {found}")
     (value_at,) = numeric
     out: Series = {}
     for row in rows:
@@ -74,7 +79,8 @@ def evaluate_rule(rule: Mapping[str, Any], client: Client, now_ms: int) -> dict[
             sql = expand_macros(model["rawSql"], QueryContext(window, int(model.get("intervalMs", 1000))))
             result = client.query(sql)
             results[step["refId"]] = table_to_series(
-                result.column_names, [t.name for t in result.column_types], result.result_rows)
+                result.column_names, [t.name for t in result.column_types], result.result_rows
+            )
         elif model["type"] == "reduce":
             mode = model.get("settings", {}).get("mode", "strict")
             results[step["refId"]] = _reduce(results[model["expression"]], model["reducer"], mode)

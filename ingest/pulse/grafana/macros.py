@@ -47,12 +47,35 @@ class QueryContext:
 
 
 _ROUND_STEPS: tuple[tuple[int, int], ...] = (
-    (10, 1), (15, 10), (35, 20), (75, 50), (150, 100), (350, 200), (750, 500), (1500, 1000),
-    (3500, 2000), (7500, 5000), (12500, 10000), (17500, 15000), (25000, 20000), (45000, 30000),
-    (90000, 60000), (210000, 120000), (450000, 300000), (750000, 600000), (1050000, 900000),
-    (1500000, 1200000), (2700000, 1800000), (5400000, 3600000), (9000000, 7200000),
-    (16200000, 10800000), (32400000, 21600000), (86400000, 43200000), (604800000, 86400000),
-    (1814400000, 604800000), (3628800000, 2592000000),
+    (10, 1),
+    (15, 10),
+    (35, 20),
+    (75, 50),
+    (150, 100),
+    (350, 200),
+    (750, 500),
+    (1500, 1000),
+    (3500, 2000),
+    (7500, 5000),
+    (12500, 10000),
+    (17500, 15000),
+    (25000, 20000),
+    (45000, 30000),
+    (90000, 60000),
+    (210000, 120000),
+    (450000, 300000),
+    (750000, 600000),
+    (1050000, 900000),
+    (1500000, 1200000),
+    (2700000, 1800000),
+    (5400000, 3600000),
+    (9000000, 7200000),
+    (16200000, 10800000),
+    (32400000, 21600000),
+    (86400000, 43200000),
+    (604800000, 86400000),
+    (1814400000, 604800000),
+    (3628800000, 2592000000),
 )
 _UNIT_S = {"y": 31536000, "M": 2592000, "w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 _INTERVAL = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|M|y)$")
@@ -142,7 +165,8 @@ MACROS: dict[str, Macro] = {
 def _date_time_filter(ctx: QueryContext, args: list[str]) -> str:
     date_col, time_col = args
     low, high = ctx.time_range.from_ms, ctx.time_range.to_ms
-    return f"({_between(date_col, _date(low), _date(high))}) AND ({_between(time_col, _date_time(low), _date_time(high))})"
+    dates = _between(date_col, _date(low), _date(high))
+    return f"({dates}) AND ({_between(time_col, _date_time(low), _date_time(high))})"
 
 
 def _parse_args(text: str) -> tuple[list[str], int]:
@@ -178,7 +202,7 @@ def expand_macros(sql: str, ctx: QueryContext) -> str:
             match = pattern.search(sql)
             if match is None:
                 break
-            args, length = _parse_args(sql[match.end():])
+            args, length = _parse_args(sql[match.end() :])
             replacement = macro(ctx, args)
-            sql = sql[: match.start()] + replacement + sql[match.end() + length:]
+            sql = sql[: match.start()] + replacement + sql[match.end() + length :]
     return sql

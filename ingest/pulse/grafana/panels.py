@@ -53,8 +53,13 @@ class PromTarget:
     ref_id: str = attr.ib(default="A")
 
     def to_json_data(self) -> dict[str, Any]:
-        return {"refId": self.ref_id, "datasource": dict(PROMETHEUS), "expr": self.expr,
-                "legendFormat": self.legend, "range": True}
+        return {
+            "refId": self.ref_id,
+            "datasource": dict(PROMETHEUS),
+            "expr": self.expr,
+            "legendFormat": self.legend,
+            "range": True,
+        }
 
 
 @attr.s
@@ -67,12 +72,19 @@ class RedisTarget:
     extra: dict[str, Any] = attr.ib(factory=dict)
 
     def to_json_data(self) -> dict[str, Any]:
-        return {"refId": self.ref_id, "datasource": dict(REDIS), "type": "command", "query": "",
-                "command": self.command, "keyName": self.key, **self.extra}
+        return {
+            "refId": self.ref_id,
+            "datasource": dict(REDIS),
+            "type": "command",
+            "query": "",
+            "command": self.command,
+            "keyName": self.key,
+            **self.extra,
+        }
 
 
 @attr.s
-class BarGaugePanel(g.Panel):
+class BarGaugePanel(g.Panel):  # type: ignore[misc]
     """The current bar gauge (options live in extraJson); grafanalib's BarGauge is the legacy one."""
 
     def to_json_data(self) -> dict[str, Any]:
@@ -123,9 +135,14 @@ def _threshold_steps(spec: PanelSpec) -> dict[str, Any]:
 
 
 def _field_config(spec: PanelSpec) -> dict[str, Any]:
-    return {"defaults": {"unit": spec.unit, "thresholds": _threshold_steps(spec), "color": {"mode": (
-        "thresholds" if spec.kind in ("stat", "bargauge") else "palette-classic")}},
-        "overrides": list(spec.field_overrides)}
+    return {
+        "defaults": {
+            "unit": spec.unit,
+            "thresholds": _threshold_steps(spec),
+            "color": {"mode": ("thresholds" if spec.kind in ("stat", "bargauge") else "palette-classic")},
+        },
+        "overrides": list(spec.field_overrides),
+    }
 
 
 def _links(spec: PanelSpec) -> list[dict[str, Any]]:
@@ -151,13 +168,19 @@ def build_panel(spec: PanelSpec, pos: g.GridPos, panel_id: int) -> g.Panel:
     extra: dict[str, Any] = {"fieldConfig": _field_config(spec)}
     panel: g.Panel
     if spec.kind == "timeseries":
-        panel = g.TimeSeries(unit=spec.unit, legendDisplayMode="table", legendPlacement="right",
-                             legendCalcs=["sum", "max"], **common)
+        panel = g.TimeSeries(
+            unit=spec.unit, legendDisplayMode="table", legendPlacement="right", legendCalcs=["sum", "max"], **common
+        )
     elif spec.kind == "stat":
         panel = g.Stat(format=spec.unit, reduceCalc="lastNotNull", graphMode="none", colorMode="value", **common)
-        extra["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                            "colorMode": "value", "graphMode": "none", "textMode": "value_and_name",
-                            "orientation": "auto", "justifyMode": "auto"}
+        extra["options"] = {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+            "graphMode": "none",
+            "textMode": "value_and_name",
+            "orientation": "auto",
+            "justifyMode": "auto",
+        }
     elif spec.kind == "table":
         panel = g.Table(unit=spec.unit, **common)
     elif spec.kind == "piechart":
@@ -166,8 +189,12 @@ def build_panel(spec: PanelSpec, pos: g.GridPos, panel_id: int) -> g.Panel:
         panel = g.BarChart(showValue="auto", **common)
     elif spec.kind == "bargauge":
         panel = BarGaugePanel(**common)
-        extra["options"] = {"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True,
-                            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": True}}
+        extra["options"] = {
+            "displayMode": "gradient",
+            "orientation": "horizontal",
+            "showUnfilled": True,
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": True},
+        }
     else:
         raise ValueError(f"unknown panel kind {spec.kind}")
     if spec.options:

@@ -78,8 +78,17 @@ def expand(
             builtins = {"__interval": f"{interval // 1000}s", "__interval_ms": str(interval)}
             sql = interpolate(target["rawSql"], variables, builtins)
             sql = expand_macros(sql, QueryContext(panel_range, interval))
-            out.append(PanelQuery(panel["id"], panel["title"], panel["type"], target["refId"], target["format"],
-                                  target.get("pulseQuery"), sql))
+            out.append(
+                PanelQuery(
+                    panel["id"],
+                    panel["title"],
+                    panel["type"],
+                    target["refId"],
+                    target["format"],
+                    target.get("pulseQuery"),
+                    sql,
+                )
+            )
     return out
 
 

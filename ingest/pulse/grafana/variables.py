@@ -73,7 +73,9 @@ def format_value(variable: VariableState, fmt: str | None) -> str:
     else:
         values = variable.current
     if fmt is None:
-        raise InterpolationError(f"${variable.name} needs an explicit format in SQL, e.g. ${{{variable.name}:sqlstring}}")
+        raise InterpolationError(
+            f"${variable.name} needs an explicit format in SQL, e.g. ${{{variable.name}:sqlstring}}"
+        )
     if fmt not in FORMATS:
         raise InterpolationError(f"format {fmt!r} of ${variable.name} is not one Pulse supports: {sorted(FORMATS)}")
     return FORMATS[fmt](values)

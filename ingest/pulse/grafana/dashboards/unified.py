@@ -9,7 +9,7 @@ from __future__ import annotations
 import grafanalib.core as g
 
 from pulse.grafana.named import Use
-from pulse.grafana.panels import SCHEMA_VERSION, FORMAT_TIME_SERIES, PanelSpec, Row, build_panels, query_variable
+from pulse.grafana.panels import FORMAT_TIME_SERIES, SCHEMA_VERSION, PanelSpec, Row, build_panels, query_variable
 
 UID = "pulse-unified"
 TITLE = "Pulse — unified"
@@ -23,105 +23,264 @@ def _filters(*names: str, **extra: str) -> dict[str, str]:
     return chosen
 
 
-ENGAGEMENT = Row("User engagement", [
-    PanelSpec("timeseries", "Events per second (live)", "Stored events per second over the last 5 minutes.",
-              Use("events_per_second", _filters("country", "device_type")), fmt=FORMAT_TIME_SERIES,
-              unit="short", time_from="5m", width=12, height=7),
-    PanelSpec("stat", "Active users", "DAU, WAU, MAU of the day the range ends, and stickiness (DAU/MAU).",
-              Use("active_users", _filters("country", "device_type", "segment")),
-              unit="short", width=12, height=7,
-              field_overrides=[{"matcher": {"id": "byName", "options": "stickiness"},
-                                "properties": [{"id": "unit", "value": "percentunit"}]},
-                               {"matcher": {"id": "byName", "options": "day"},
-                                "properties": [{"id": "custom.hidden", "value": True}]}]),
-    PanelSpec("timeseries", "Events by type", "Events per interval, one series per event type.",
-              Use("engagement", _filters("country", "device_type", "segment", "category"),
-                  fixed={"by": "event"}, select="time, key, events"),
-              fmt=FORMAT_TIME_SERIES, unit="short", interval="1m", width=12),
-    PanelSpec("timeseries", "Engagement score", "Weighted interactions per active user (like 1, comment/save 2, "
-              "share/follow 3).", Use("engagement_score", _filters("country", "device_type", "segment", "category"),
-                                      select="time, score"),
-              fmt=FORMAT_TIME_SERIES, unit="none", interval="1m", width=12),
-    PanelSpec("stat", "Sessions", "Sessions in the range (30-minute inactivity gap), bounce rate, mean duration.",
-              Use("sessions", _filters("country", "device_type"),
-                  select="sessions, bounce_rate, mean_duration_s, mean_depth"),
-              unit="short", width=8, height=6,
-              field_overrides=[{"matcher": {"id": "byName", "options": "bounce_rate"},
-                                "properties": [{"id": "unit", "value": "percentunit"}]},
-                               {"matcher": {"id": "byName", "options": "mean_duration_s"},
-                                "properties": [{"id": "unit", "value": "s"}]}]),
-    PanelSpec("bargauge", "Events by country", "Events per country in the range (drill: pick a country).",
-              Use("engagement_by_geo", {"country": "country"}, select="place, events"),
-              unit="short", width=8, height=6, options={"reduceOptions": {"values": True, "calcs": [],
-                                                                          "fields": "/^events$/"}}),
-    PanelSpec("piechart", "Events by device", "Share of events per device type.",
-              Use("engagement", _filters("country", "segment", "category"), fixed={"by": "device_type"},
-                  select="key, sum(events) AS events", tail="GROUP BY key ORDER BY key"),
-              unit="short", width=8, height=6),
-])
+ENGAGEMENT = Row(
+    "User engagement",
+    [
+        PanelSpec(
+            "timeseries",
+            "Events per second (live)",
+            "Stored events per second over the last 5 minutes.",
+            Use("events_per_second", _filters("country", "device_type")),
+            fmt=FORMAT_TIME_SERIES,
+            unit="short",
+            time_from="5m",
+            width=12,
+            height=7,
+        ),
+        PanelSpec(
+            "stat",
+            "Active users",
+            "DAU, WAU, MAU of the day the range ends, and stickiness (DAU/MAU).",
+            Use("active_users", _filters("country", "device_type", "segment")),
+            unit="short",
+            width=12,
+            height=7,
+            field_overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "stickiness"},
+                    "properties": [{"id": "unit", "value": "percentunit"}],
+                },
+                {"matcher": {"id": "byName", "options": "day"}, "properties": [{"id": "custom.hidden", "value": True}]},
+            ],
+        ),
+        PanelSpec(
+            "timeseries",
+            "Events by type",
+            "Events per interval, one series per event type.",
+            Use(
+                "engagement",
+                _filters("country", "device_type", "segment", "category"),
+                fixed={"by": "event"},
+                select="time, key, events",
+            ),
+            fmt=FORMAT_TIME_SERIES,
+            unit="short",
+            interval="1m",
+            width=12,
+        ),
+        PanelSpec(
+            "timeseries",
+            "Engagement score",
+            "Weighted interactions per active user (like 1, comment/save 2, share/follow 3).",
+            Use("engagement_score", _filters("country", "device_type", "segment", "category"), select="time, score"),
+            fmt=FORMAT_TIME_SERIES,
+            unit="none",
+            interval="1m",
+            width=12,
+        ),
+        PanelSpec(
+            "stat",
+            "Sessions",
+            "Sessions in the range (30-minute inactivity gap), bounce rate, mean duration.",
+            Use(
+                "sessions",
+                _filters("country", "device_type"),
+                select="sessions, bounce_rate, mean_duration_s, mean_depth",
+            ),
+            unit="short",
+            width=8,
+            height=6,
+            field_overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "bounce_rate"},
+                    "properties": [{"id": "unit", "value": "percentunit"}],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "mean_duration_s"},
+                    "properties": [{"id": "unit", "value": "s"}],
+                },
+            ],
+        ),
+        PanelSpec(
+            "bargauge",
+            "Events by country",
+            "Events per country in the range (drill: pick a country).",
+            Use("engagement_by_geo", {"country": "country"}, select="place, events"),
+            unit="short",
+            width=8,
+            height=6,
+            options={"reduceOptions": {"values": True, "calcs": [], "fields": "/^events$/"}},
+        ),
+        PanelSpec(
+            "piechart",
+            "Events by device",
+            "Share of events per device type.",
+            Use(
+                "engagement",
+                _filters("country", "segment", "category"),
+                fixed={"by": "device_type"},
+                select="key, sum(events) AS events",
+                tail="GROUP BY key ORDER BY key",
+            ),
+            unit="short",
+            width=8,
+            height=6,
+        ),
+    ],
+)
 
-TRENDING = Row("Trending topics", [
-    PanelSpec("table", "Trending hashtags", "Hashtags whose 5-minute mentions rose significantly over the "
-              "trailing hour (z-score, lift, velocity), spam-dampened.",
-              Use("trending_topics", {"region": "region"}, fixed={"kind": "hashtag", "min_mentions": 5}),
-              unit="short", width=12, height=9),
-    PanelSpec("table", "Trending searches", "Search keywords of the last 5 minutes against the trailing hour.",
-              Use("trending_topics", {"region": "region"}, fixed={"kind": "keyword", "min_mentions": 3}),
-              unit="short", width=12, height=9),
-    PanelSpec("timeseries", "Hashtag mentions", "Mentions per interval of each hashtag, in the selected region.",
-              Use("topic_mentions", {"region": "region"}, fixed={"kind": "hashtag"},
-                  select="time, term, mentions"),
-              fmt=FORMAT_TIME_SERIES, unit="short", interval="1m", width=24),
-])
+TRENDING = Row(
+    "Trending topics",
+    [
+        PanelSpec(
+            "table",
+            "Trending hashtags",
+            "Hashtags whose 5-minute mentions rose significantly over the "
+            "trailing hour (z-score, lift, velocity), spam-dampened.",
+            Use("trending_topics", {"region": "region"}, fixed={"kind": "hashtag", "min_mentions": 5}),
+            unit="short",
+            width=12,
+            height=9,
+        ),
+        PanelSpec(
+            "table",
+            "Trending searches",
+            "Search keywords of the last 5 minutes against the trailing hour.",
+            Use("trending_topics", {"region": "region"}, fixed={"kind": "keyword", "min_mentions": 3}),
+            unit="short",
+            width=12,
+            height=9,
+        ),
+        PanelSpec(
+            "timeseries",
+            "Hashtag mentions",
+            "Mentions per interval of each hashtag, in the selected region.",
+            Use("topic_mentions", {"region": "region"}, fixed={"kind": "hashtag"}, select="time, term, mentions"),
+            fmt=FORMAT_TIME_SERIES,
+            unit="short",
+            interval="1m",
+            width=24,
+        ),
+    ],
+)
 
-ADVERTISING = Row("Advertising", [
-    PanelSpec("stat", "Spend and return", "Spend, revenue and ROAS over the range, all campaigns or the chosen one.",
-              Use("ad_performance", _filters("country", "device_type", "segment", campaign_id="campaign"),
-                  fixed={"by": "campaign"},
-                  select="sum(spend_micros) / 1e6 AS spend, sum(revenue_micros) / 1e6 AS revenue, "
-                         "if(spend = 0, 0, revenue / spend) AS roas"),
-              unit="currencyUSD", width=8, height=6,
-              field_overrides=[{"matcher": {"id": "byName", "options": "roas"},
-                                "properties": [{"id": "unit", "value": "none"}]}]),
-    PanelSpec("table", "Campaign KPIs", "Impressions, clicks, conversions, CTR, CVR, CPA and ROAS per campaign.",
-              Use("ad_performance", _filters("country", "device_type", "segment", campaign_id="campaign"),
-                  fixed={"by": "campaign"}),
-              unit="short", width=16, height=6,
-              field_overrides=[{"matcher": {"id": "byRegexp", "options": "^(ctr|cvr)$"},
-                                "properties": [{"id": "unit", "value": "percentunit"}]}]),
-    PanelSpec("bargauge", "Budget pacing", "Spend today against a linear plan of the daily budget "
-              "(1 = on plan; red above 1.2).", Use("budget_pacing", select="campaign_id, pacing"),
-              unit="percentunit", thresholds=(("blue", None), ("green", 0.8), ("orange", 1.1), ("red", 1.2)),
-              width=8, height=8, links=[("Campaign KPIs (Explore)", "/explore")]),
-    PanelSpec("barchart", "Ad funnel", "Users reaching impression -> click -> conversion within an hour.",
-              Use("funnel", _filters("country", "device_type"), fixed={"journey": "ads"},
-                  select="name, users"), unit="short", width=8, height=8),
-    PanelSpec("barchart", "Engagement funnel", "Users reaching view -> like -> share within an hour.",
-              Use("funnel", _filters("country", "device_type"), fixed={"journey": "engagement"},
-                  select="name, users"), unit="short", width=8, height=8),
-])
+ADVERTISING = Row(
+    "Advertising",
+    [
+        PanelSpec(
+            "stat",
+            "Spend and return",
+            "Spend, revenue and ROAS over the range, all campaigns or the chosen one.",
+            Use(
+                "ad_performance",
+                _filters("country", "device_type", "segment", campaign_id="campaign"),
+                fixed={"by": "campaign"},
+                select="sum(spend_micros) / 1e6 AS spend, sum(revenue_micros) / 1e6 AS revenue, "
+                "if(spend = 0, 0, revenue / spend) AS roas",
+            ),
+            unit="currencyUSD",
+            width=8,
+            height=6,
+            field_overrides=[
+                {"matcher": {"id": "byName", "options": "roas"}, "properties": [{"id": "unit", "value": "none"}]}
+            ],
+        ),
+        PanelSpec(
+            "table",
+            "Campaign KPIs",
+            "Impressions, clicks, conversions, CTR, CVR, CPA and ROAS per campaign.",
+            Use(
+                "ad_performance",
+                _filters("country", "device_type", "segment", campaign_id="campaign"),
+                fixed={"by": "campaign"},
+            ),
+            unit="short",
+            width=16,
+            height=6,
+            field_overrides=[
+                {
+                    "matcher": {"id": "byRegexp", "options": "^(ctr|cvr)$"},
+                    "properties": [{"id": "unit", "value": "percentunit"}],
+                }
+            ],
+        ),
+        PanelSpec(
+            "bargauge",
+            "Budget pacing",
+            "Spend today against a linear plan of the daily budget (1 = on plan; red above 1.2).",
+            Use("budget_pacing", select="campaign_id, pacing"),
+            unit="percentunit",
+            thresholds=(("blue", None), ("green", 0.8), ("orange", 1.1), ("red", 1.2)),
+            width=8,
+            height=8,
+            links=[("Campaign KPIs (Explore)", "/explore")],
+        ),
+        PanelSpec(
+            "barchart",
+            "Ad funnel",
+            "Users reaching impression -> click -> conversion within an hour.",
+            Use("funnel", _filters("country", "device_type"), fixed={"journey": "ads"}, select="name, users"),
+            unit="short",
+            width=8,
+            height=8,
+        ),
+        PanelSpec(
+            "barchart",
+            "Engagement funnel",
+            "Users reaching view -> like -> share within an hour.",
+            Use("funnel", _filters("country", "device_type"), fixed={"journey": "engagement"}, select="name, users"),
+            unit="short",
+            width=8,
+            height=8,
+        ),
+    ],
+)
 
-LIVE_REDIS = Row("Live (hot tier)", [
-    PanelSpec("stat", "Last 5 minutes (Redis)", "Counters of the last 5 minutes from the hot tier (pulse:hot:win:5m).",
-              redis=("hgetall", "pulse:hot:win:5m", {}), unit="short", width=12, height=6),
-    PanelSpec("bargauge", "Trending hashtags now (Redis)", "Decayed 5-minute scores (pulse:hot:trending:hashtags:5m).",
-              redis=("zrange", "pulse:hot:trending:hashtags:5m", {"min": "-10", "max": "-1"}),
-              unit="short", width=12, height=6),
-])
+LIVE_REDIS = Row(
+    "Live (hot tier)",
+    [
+        PanelSpec(
+            "stat",
+            "Last 5 minutes (Redis)",
+            "Counters of the last 5 minutes from the hot tier (pulse:hot:win:5m).",
+            redis=("hgetall", "pulse:hot:win:5m", {}),
+            unit="short",
+            width=12,
+            height=6,
+        ),
+        PanelSpec(
+            "bargauge",
+            "Trending hashtags now (Redis)",
+            "Decayed 5-minute scores (pulse:hot:trending:hashtags:5m).",
+            redis=("zrange", "pulse:hot:trending:hashtags:5m", {"min": "-10", "max": "-1"}),
+            unit="short",
+            width=12,
+            height=6,
+        ),
+    ],
+)
 
 
 def variables() -> list[g.Template]:
     dims = "SELECT DISTINCT {col} FROM engagement_per_minute WHERE bucket >= now() - INTERVAL 1 DAY ORDER BY {col}"
     return [
         query_variable("country", "Country", dims.format(col="country")),
-        query_variable("region", "Region", "SELECT DISTINCT region FROM engagement_geo_per_minute "
-                       "WHERE bucket >= now() - INTERVAL 1 DAY AND (${country:sqlstring} = '' OR country = "
-                       "${country:sqlstring}) ORDER BY region"),
+        query_variable(
+            "region",
+            "Region",
+            "SELECT DISTINCT region FROM engagement_geo_per_minute "
+            "WHERE bucket >= now() - INTERVAL 1 DAY AND (${country:sqlstring} = '' OR country = "
+            "${country:sqlstring}) ORDER BY region",
+        ),
         query_variable("device_type", "Device", dims.format(col="device_type")),
         query_variable("segment", "Segment", dims.format(col="segment")),
         query_variable("category", "Category", dims.format(col="category")),
-        query_variable("campaign", "Campaign", "SELECT DISTINCT campaign_id FROM ad_performance_per_minute "
-                       "WHERE bucket >= now() - INTERVAL 1 DAY ORDER BY campaign_id"),
+        query_variable(
+            "campaign",
+            "Campaign",
+            "SELECT DISTINCT campaign_id FROM ad_performance_per_minute "
+            "WHERE bucket >= now() - INTERVAL 1 DAY ORDER BY campaign_id",
+        ),
     ]
 
 
@@ -137,6 +296,17 @@ def dashboard() -> g.Dashboard:
         time=g.Time("now-1h", "now"),
         templating=g.Templating(variables()),
         panels=build_panels([ENGAGEMENT, TRENDING, ADVERTISING, LIVE_REDIS]),
-        links=[g.DashboardLink(title="Pipeline health", type="link", uri=DETAIL, keepTime=True, includeVars=False,
-                               icon="dashboard", tags=[], targetBlank=False, tooltip="ingest, lag, freshness")],
+        links=[
+            g.DashboardLink(
+                title="Pipeline health",
+                type="link",
+                uri=DETAIL,
+                keepTime=True,
+                includeVars=False,
+                icon="dashboard",
+                tags=[],
+                targetBlank=False,
+                tooltip="ingest, lag, freshness",
+            )
+        ],
     )
