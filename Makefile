@@ -35,6 +35,9 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+generate: install  ## dashboards JSON and provisioning YAML (Grafana), committed; a test fails when stale
+	$(PULSE) grafana generate
+
 clean:
 	rm -rf .pulse .pulse-test
 

@@ -116,3 +116,11 @@ def test_variable_interpolation_matches_grafana() -> None:
     assert interpolate("${country:singlequote}", {"country": one}) == "'O\\'Hare'"
     assert interpolate("$__conditionalAll(c = ${country:sqlstring}, $country)", {"country": country}) == "1=1"
     assert interpolate("$__conditionalAll(c = ${country:sqlstring}, $country)", {"country": one}) == "c = 'O''Hare'"
+
+
+def test_helm_values_use_the_same_role_mapping() -> None:
+    """The chart's grafana.ini (helm/pulse/values.yaml) maps IdP groups exactly as access.py does."""
+    values = yaml.safe_load((REPO / "helm/pulse/values.yaml").read_text())
+    oauth = values["grafana"]["grafana.ini"]["auth.generic_oauth"]
+    assert " ".join(oauth["role_attribute_path"].split()) == access.role_attribute_path()
+    assert oauth["role_attribute_strict"] is True and oauth["allow_assign_grafana_admin"] is False

@@ -96,3 +96,31 @@ def now_range(span_s: int, now: datetime | None = None) -> TimeRange:
     end = now or datetime.now(UTC)
     to_ms = int(end.timestamp() * 1000)
     return TimeRange(to_ms - span_s * 1000, to_ms)
+
+
+@dataclass(frozen=True)
+class RedisCommand:
+    """A redis-datasource panel query as the plugin sends it to Redis."""
+
+    title: str
+    args: tuple[str, ...]
+
+
+def redis_commands(dashboard: Mapping[str, Any]) -> list[RedisCommand]:
+    """The redis-datasource ``command`` queries: hgetall/hget/smembers/zrange (WITHSCORES, as the plugin)/info."""
+    out: list[RedisCommand] = []
+    for panel in panels(dashboard):
+        for target in panel.get("targets", []) or []:
+            if target.get("datasource", {}).get("type") != "redis-datasource":
+                continue
+            command, key = target["command"], target.get("keyName", "")
+            if command == "zrange":
+                args: tuple[str, ...] = ("ZRANGE", key, target["min"], target["max"], "WITHSCORES")
+            elif command == "info":
+                args = ("INFO", target["section"]) if target.get("section") else ("INFO",)
+            elif command in ("hgetall", "smembers", "get"):
+                args = (command.upper(), key)
+            else:
+                raise ValueError(f"{panel['title']}: command {command} is not one Pulse panels use")
+            out.append(RedisCommand(panel["title"], args))
+    return out
