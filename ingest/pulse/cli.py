@@ -24,6 +24,7 @@ def _register() -> None:
     from pulse.archive.cli import app as archive_app
     from pulse.archive.cli import register as register_archive
     from pulse.bench.cli import app as bench_app
+    from pulse.bench.collector import register as register_bench_collector
     from pulse.collector.admin_cli import dims_app, keys_app
     from pulse.collector.cli import app as collector_app
     from pulse.generator.cli import register as register_generator
@@ -42,6 +43,7 @@ def _register() -> None:
     app.add_typer(keys_app, name="keys")
     app.add_typer(dims_app, name="dims")
     app.add_typer(loader_app, name="loader")
+    register_bench_collector(bench_app)
     app.add_typer(bench_app, name="bench")
     app.add_typer(hot_app, name="hot")
     app.add_typer(archive_app, name="archive")

@@ -1,0 +1,254 @@
+"""`pulse bench collector`: events/s, p50/p99 request latency and RSS per worker of a real
+collector producing to the real broker, for batches of 1, 20 and 100 events.
+
+The load comes from separate processes writing pre-encoded HTTP/1.1 requests on keep-alive
+connections (no HTTP client library), so the load generator spends as little CPU as possible on
+a machine whose cores it shares with the collector. Latency is from writing a request to reading
+its whole response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import multiprocessing
+import os
+import queue as queue_module
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pulse.settings import Settings, get_settings
+
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+
+
+@dataclass(frozen=True)
+class Figures:
+    batch_size: int
+    requests_per_s: float
+    events_per_s: float
+    p50_ms: float
+    p99_ms: float
+    max_rss_mb_per_worker: float
+    errors: int
+    workers: int
+    clients: int
+    seconds: float
+
+
+def batch_body(size: int, seed: int) -> bytes:
+    events = []
+    for i in range(size):
+        user = f"u{(seed * 7919 + i) % 100_000:06d}"
+        events.append(
+            {
+                "type": "track",
+                "event": "like" if i % 3 else "view",
+                "messageId": f"bench-{seed}-{i}",
+                "userId": user,
+                "timestamp": "2026-11-22T10:00:00.000Z",
+                "properties": {"post_id": f"p{i}", "author_id": "a1", "category": "music", "hashtags": ["jazz"]},
+                "context": {"userAgent": IPHONE, "location": {"country": "NO", "city": "Oslo"}, "locale": "nb-NO"},
+            }
+        )
+    return orjson.dumps({"batch": events, "sentAt": "2026-11-22T10:00:00.100Z"})
+
+
+def _request(host: str, port: int, key: str, body: bytes) -> bytes:
+    auth = base64.b64encode(f"{key}:".encode()).decode()
+    head = (
+        f"POST /v1/batch HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Basic {auth}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _connection(host: str, port: int, requests: list[bytes], until: float, latencies: list[float]) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+    errors, turn = 0, 0
+    try:
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            writer.write(requests[turn % len(requests)])
+            turn += 1
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            if b" 200 " in status_line:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
+    finally:
+        writer.close()
+    return errors
+
+
+def _load_process(host: str, port: int, requests: list[bytes], clients: int, seconds: float, out: object) -> None:
+    async def run() -> tuple[list[float], int]:
+        latencies: list[float] = []
+        until = time.monotonic() + seconds
+        errors = await asyncio.gather(*(_connection(host, port, requests, until, latencies) for _ in range(clients)))
+        return latencies, sum(errors)
+
+    out.put(asyncio.run(run()))  # type: ignore[attr-defined]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _workers(master: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()] or [master]
+
+
+def measure(
+    settings: Settings, url: str, key: str, master: int, *, batch_size: int, seconds: float, clients: int, procs: int
+) -> Figures:
+    host, port = url.rsplit("//", 1)[1].split(":")
+    requests = [_request(host, int(port), key, batch_body(batch_size, seed)) for seed in range(64)]
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    loaders = [
+        context.Process(target=_load_process, args=(host, int(port), requests, clients, seconds, queue))
+        for _ in range(procs)
+    ]
+    workers = _workers(master)
+    for loader in loaders:
+        loader.start()
+    rss = 0.0
+    deadline = time.monotonic() + seconds + 30
+    results: list[tuple[list[float], int]] = []
+    while len(results) < procs and time.monotonic() < deadline:
+        rss = max([rss, *(_rss_mb(pid) for pid in workers if Path(f"/proc/{pid}").exists())])
+        try:
+            results.append(queue.get(timeout=0.5))
+        except queue_module.Empty:
+            continue
+    for loader in loaders:
+        loader.join(10)
+    latencies = sorted(x for result in results for x in result[0])
+    errors = sum(result[1] for result in results)
+    count = len(latencies)
+    return Figures(
+        batch_size=batch_size,
+        requests_per_s=round(count / seconds, 1),
+        events_per_s=round(count * batch_size / seconds, 1),
+        p50_ms=round(statistics.median(latencies) * 1000, 2) if latencies else 0.0,
+        p99_ms=round(latencies[int(count * 0.99)] * 1000, 2) if latencies else 0.0,
+        max_rss_mb_per_worker=round(rss, 1),
+        errors=errors,
+        workers=len(workers),
+        clients=clients * procs,
+        seconds=seconds,
+    )
+
+
+def run_collector_bench(
+    settings: Settings, *, sizes: list[int], seconds: float, workers: int, clients: int, procs: int
+) -> list[Figures]:
+    """Start Kafka and Redis if needed, a collector with a fresh key, and measure each batch size."""
+    from pulse.collector.keys import KeyStore
+    from pulse.stack import stack
+    from pulse.stack.env import settings_env
+
+    services = stack.select(["kafka", "redis"])
+    already = {s.name for s in stack.status(settings, services) if s.running}
+    stack.up(settings, services)
+    port = settings.collector.port + 7
+    url = f"http://{settings.collector.host}:{port}"
+
+    async def create_key() -> str:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis.url)
+        try:
+            return (await KeyStore(redis).create("bench"))[0]
+        finally:
+            await redis.aclose()
+
+    key = asyncio.run(create_key())
+    env = {**os.environ, **settings_env(settings), "PULSE_COLLECTOR__AUTH": "keys", "PULSE_LOG_LEVEL": "WARNING"}
+    argv = [sys.executable, "-m", "pulse", "collector", "serve", "--port", str(port), "--workers", str(workers)]
+    collector = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(url):
+            if time.monotonic() > deadline or collector.poll() is not None:
+                raise RuntimeError("the collector did not become ready")
+            time.sleep(0.3)
+        measure(settings, url, key, collector.pid, batch_size=20, seconds=2, clients=clients, procs=procs)  # warm-up
+        return [
+            measure(settings, url, key, collector.pid, batch_size=n, seconds=seconds, clients=clients, procs=procs)
+            for n in sizes
+        ]
+    finally:
+        collector.terminate()
+        collector.wait(40)
+        started = [s for s in services if s.name not in already]
+        if started:
+            stack.down(settings, started)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def register(bench_app: typer.Typer) -> None:
+    @bench_app.command("collector")
+    def collector(
+        sizes: str = typer.Option("1,20,100", help="batch sizes, comma separated"),
+        seconds: float = typer.Option(10.0, min=1, help="measured seconds per batch size"),
+        workers: int = typer.Option(0, help="collector worker processes (0: one per core)"),
+        clients: int = typer.Option(16, help="keep-alive connections per load process"),
+        procs: int = typer.Option(1, help="load generator processes"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object per batch size"),
+    ) -> None:
+        """Events/s, p50/p99 latency and RSS per worker against the real broker (batches 1, 20, 100)."""
+        settings = get_settings()
+        count = workers or os.cpu_count() or 1
+        batch_sizes = [int(s) for s in sizes.split(",")]
+        console = Console(stderr=as_json)
+        with console.status(f"benchmarking the collector ({count} workers) ..."):
+            results = run_collector_bench(
+                settings, sizes=batch_sizes, seconds=seconds, workers=count, clients=clients, procs=procs
+            )
+        if as_json:
+            for figures in results:
+                print(orjson.dumps(asdict(figures)).decode())
+            return
+        table = Table(
+            title=f"pulse bench collector: {count} workers, {clients * procs} connections", title_justify="left"
+        )
+        for column in ("batch", "events/s", "requests/s", "p50 ms", "p99 ms", "max RSS/worker MB", "errors"):
+            table.add_column(column, justify="right")
+        for f in results:
+            table.add_row(
+                str(f.batch_size),
+                f"{f.events_per_s:,.0f}",
+                f"{f.requests_per_s:,.0f}",
+                f"{f.p50_ms:.1f}",
+                f"{f.p99_ms:.1f}",
+                f"{f.max_rss_mb_per_worker:.0f}",
+                str(f.errors),
+            )
+        console.print(table)
