@@ -9,6 +9,7 @@ token and the warehouse drops it: rollups count every message exactly once.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -24,7 +25,21 @@ class StoredEvent(EnrichedEvent, kw_only=True):
     kafka_offset: int = 0
 
 
+class RejectedRecord(msgspec.Struct, kw_only=True):
+    """A message of the collector's dead-letter topic: rejected input with its reason."""
+
+    failed_at: str
+    source: str = ""
+    reason: str = ""
+    reason_code: str = ""
+    payload: str = ""
+    kafka_topic: str = ""
+    kafka_partition: int = 0
+    kafka_offset: int = 0
+
+
 _decode_stored = msgspec.json.Decoder(StoredEvent).decode
+_decode_rejected = msgspec.json.Decoder(RejectedRecord).decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -61,22 +76,30 @@ class PartitionBatch:
     last: int = -1
     rows: list[bytes] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    #: Messages dropped because their messageId was a client retry (see ``pulse.loader.dedup``).
+    duplicates: int = 0
+    #: A batch of the collector's dead-letter topic: rows are ``RejectedRecord``s, not events.
+    rejected: bool = False
     opened_at: float = field(default_factory=time.monotonic)
 
     @property
     def size(self) -> int:
-        return len(self.rows) + len(self.dead_letters)
+        return len(self.rows) + len(self.dead_letters) + self.duplicates
 
     def accepts(self, offset: int) -> bool:
         """False when ``offset`` lies past this batch's boundary and must start the next batch."""
         return self.must_end_at is None or offset <= self.must_end_at
 
-    def add(self, offset: int, value: bytes | None) -> None:
-        """Decode and stamp lineage; a message that is not a valid enriched event is dead-lettered."""
+    def add(self, offset: int, value: bytes | None, is_duplicate: Callable[[str], bool] | None = None) -> None:
+        """Decode and stamp lineage; a message that is not a valid enriched event is dead-lettered,
+        one whose messageId ``is_duplicate`` recognises is dropped (the range still covers it)."""
         if self.first is None:
             self.first = offset
             self.opened_at = time.monotonic()
         self.last = offset
+        if self.rejected:
+            self._add_rejected(offset, value)
+            return
         try:
             if value is None:
                 raise msgspec.ValidationError("empty message")
@@ -84,10 +107,24 @@ class PartitionBatch:
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             self.dead_letters.append(DeadLetter(offset, value or b"", str(error)))
             return
+        if is_duplicate is not None and is_duplicate(event.message_id):
+            self.duplicates += 1
+            return
         event.kafka_topic = self.topic
         event.kafka_partition = self.partition
         event.kafka_offset = offset
         self.rows.append(_encode(event))
+
+    def _add_rejected(self, offset: int, value: bytes | None) -> None:
+        try:
+            if value is None:
+                raise msgspec.ValidationError("empty message")
+            record = _decode_rejected(value)
+        except (msgspec.ValidationError, msgspec.DecodeError) as error:
+            self.dead_letters.append(DeadLetter(offset, value or b"", str(error)))
+            return
+        record.kafka_topic, record.kafka_partition, record.kafka_offset = self.topic, self.partition, offset
+        self.rows.append(_encode(record))
 
     def is_ready(self, max_rows: int, max_age_s: float, now: float | None = None) -> bool:
         if self.first is None:

@@ -8,7 +8,7 @@ import signal
 import typer
 from prometheus_client import start_http_server
 
-from pulse.events import WAREHOUSE_FAMILIES
+from pulse.events import WAREHOUSE_FAMILIES, Family
 from pulse.logs import configure_logging
 from pulse.settings import get_settings
 
@@ -27,7 +27,8 @@ def run(
     settings = get_settings()
     configure_logging(settings.log_level, service="loader")
     start_http_server(metrics_port or settings.loader.metrics_port, addr=settings.stack.host)
-    topics = [settings.kafka.topic(family) for family in WAREHOUSE_FAMILIES]
+    # the dead-letter topic lands in rejected_events, so rejected input is queryable next to events
+    topics = [settings.kafka.topic(family) for family in (*WAREHOUSE_FAMILIES, Family.DEAD_LETTER)]
 
     async def main() -> None:
         loader = Loader(settings, WarehouseSink(connect(settings)), topics)

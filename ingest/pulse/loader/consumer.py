@@ -17,8 +17,10 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from pulse.errors import PulseError
+from pulse.events import Family
 from pulse.loader import metrics
 from pulse.loader.batching import PartitionBatch
+from pulse.loader.dedup import RecentIds
 from pulse.loader.sink import Intent, WarehouseSink
 from pulse.settings import Settings
 
@@ -39,6 +41,7 @@ class _Recovery(ConsumerRebalanceListener):  # type: ignore[misc]
             self.loader.batches.pop(tp, None)
             self.loader.planned.pop(tp, None)
             self.loader.recovering.discard(tp)
+            self.loader.recent_ids.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         # aiokafka assigns (and may fetch) before awaiting this callback: hold the partitions
@@ -60,6 +63,10 @@ class Loader:
         self.planned: dict[TopicPartition, deque[Intent]] = {}
         #: Assigned partitions whose planned ranges are still being read: their records are ignored.
         self.recovering: set[TopicPartition] = set()
+        #: Recent messageIds per partition, rebuilt from the warehouse on every assignment.
+        self.recent_ids: dict[TopicPartition, RecentIds] = {}
+        #: The collector's dead-letter topic, whose messages land in ``rejected_events``.
+        self.rejected_topic = settings.kafka.topic(Family.DEAD_LETTER)
         self._stopping = asyncio.Event()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka.bootstrap_servers,
@@ -91,6 +98,7 @@ class Loader:
                     topic: await asyncio.to_thread(self.sink.planned_ranges, topic, offsets)
                     for topic, offsets in committed.items()
                 }
+                recent = {tp: await asyncio.to_thread(self._recent_ids, tp) for tp in assigned}
                 break
             except Exception as error:
                 delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
@@ -104,6 +112,7 @@ class Loader:
                 continue  # revoked while the plans were read
             ranges = planned[tp.topic].get(tp.partition, [])
             self.planned[tp] = deque(ranges)
+            self.recent_ids[tp] = recent[tp]
             # Records fetched while the plans were read were ignored: start again from the commit.
             offset = committed[tp.topic][tp.partition]
             if offset:
@@ -123,16 +132,25 @@ class Loader:
                 )
         self.consumer.resume(*(tp for tp in assigned if tp in still_assigned))
 
+    def _recent_ids(self, tp: TopicPartition) -> RecentIds:
+        """What this partition stored recently: retries of those messages must be dropped."""
+        loader = self.settings.loader
+        ids = self.sink.recent_message_ids(tp.topic, tp.partition, loader.dedup_window_s, loader.dedup_max_ids)
+        return RecentIds(loader.dedup_max_ids, ids)
+
     def _new_batch(self, tp: TopicPartition, offset: int) -> PartitionBatch:
         """A batch starting at ``offset``: a rebuild if a planned range covers it, else a new one
         that stops short of the next planned range."""
         planned = self.planned.get(tp)
         while planned and planned[0].last < offset:
             planned.popleft()
+        rejected = tp.topic == self.rejected_topic
         if planned and planned[0].first <= offset:
-            return PartitionBatch(tp.topic, tp.partition, must_end_at=planned.popleft().last, rebuild=True)
+            return PartitionBatch(
+                tp.topic, tp.partition, must_end_at=planned.popleft().last, rebuild=True, rejected=rejected
+            )
         boundary = planned[0].first - 1 if planned else None
-        return PartitionBatch(tp.topic, tp.partition, must_end_at=boundary)
+        return PartitionBatch(tp.topic, tp.partition, must_end_at=boundary, rejected=rejected)
 
     async def run(self) -> None:
         self.consumer.subscribe(self.topics, listener=_Recovery(self))
@@ -168,7 +186,8 @@ class Loader:
             batch = None
         if batch is None:
             batch = self.batches[tp] = self._new_batch(tp, message.offset)
-        batch.add(message.offset, message.value)
+        recent = None if batch.rejected else self.recent_ids.get(tp)
+        batch.add(message.offset, message.value, recent.seen if recent is not None else None)
 
     async def _flush(self, *, only_ready: bool) -> None:
         max_rows = self.settings.loader.max_batch_rows
@@ -212,6 +231,7 @@ class Loader:
             )
         metrics.ROWS.labels(tp.topic).inc(len(batch.rows))
         metrics.DEAD_LETTERS.labels(tp.topic).inc(len(batch.dead_letters))
+        metrics.DUPLICATES.labels(tp.topic).inc(batch.duplicates)
         metrics.BATCHES.labels(tp.topic, kind).inc()
         if self.batches.get(tp) is batch:
             del self.batches[tp]

@@ -12,3 +12,6 @@ INSERT_SECONDS = Histogram(
 )
 LAG = Gauge("pulse_loader_lag_messages", "Messages behind the partition's high watermark", ["topic", "partition"])
 WRITE_ERRORS = Counter("pulse_loader_write_errors_total", "Failed warehouse writes (retried)", ["topic"])
+DUPLICATES = Counter(
+    "pulse_loader_duplicate_messages_total", "Messages dropped as client retries (messageId seen recently)", ["topic"]
+)

@@ -12,6 +12,7 @@ from pulse.loader.batching import OffsetRange, PartitionBatch
 EVENTS_TABLE = "events"
 INTENTS_TABLE = "loader_batches"
 DEAD_LETTERS_TABLE = "loader_dead_letters"
+REJECTED_TABLE = "rejected_events"
 
 _PLANNED_RANGES = """
 SELECT DISTINCT partition, first_offset, last_offset
@@ -20,6 +21,15 @@ WHERE topic = {topic:String}
   AND has({partitions:Array(UInt16)}, partition)
   AND last_offset >= {committed:Array(UInt64)}[indexOf({partitions:Array(UInt16)}, partition)]
 ORDER BY partition, first_offset
+"""
+
+_RECENT_IDS = """
+SELECT message_id
+FROM events
+WHERE stored_at >= now64(3) - toIntervalSecond({window_s:UInt32})
+  AND kafka_topic = {topic:String} AND kafka_partition = {partition:UInt16}
+ORDER BY stored_at DESC, kafka_offset DESC
+LIMIT {limit:UInt32}
 """
 
 
@@ -51,6 +61,12 @@ class WarehouseSink:
             ranges.setdefault(int(partition), []).append(Intent(int(first), int(last)))
         return ranges
 
+    def recent_message_ids(self, topic: str, partition: int, window_s: int, limit: int) -> list[str]:
+        """The partition's messageIds stored in the last ``window_s`` seconds, oldest first."""
+        parameters = {"topic": topic, "partition": partition, "window_s": window_s, "limit": limit}
+        rows = self.client.query(_RECENT_IDS, parameters=parameters).result_rows
+        return [str(row[0]) for row in reversed(rows)]
+
     def write(self, batch: PartitionBatch) -> OffsetRange:
         """Record the intent (unless rebuilding one), then insert rows and dead letters under its token."""
         offsets = batch.offsets
@@ -61,7 +77,13 @@ class WarehouseSink:
                 column_names=["topic", "partition", "first_offset", "last_offset", "token"],
             )
         settings = {"insert_deduplication_token": offsets.token}
-        if batch.rows:
+        if batch.rows and batch.rejected:
+            # failed_at is ISO-8601 with an offset, as the collector writes it
+            rejected_settings = {**settings, "date_time_input_format": "best_effort"}
+            self.client.raw_insert(
+                REJECTED_TABLE, None, batch.json_each_row(), settings=rejected_settings, fmt="JSONEachRow"
+            )
+        elif batch.rows:
             self.client.raw_insert(EVENTS_TABLE, None, batch.json_each_row(), settings=settings, fmt="JSONEachRow")
         if batch.dead_letters:
             lines = b"\n".join(
