@@ -47,3 +47,91 @@ def e2e(
             name.replace("_", " "), f"{value:,}" if isinstance(value, int) else f"{value:,.3f}".rstrip("0").rstrip(".")
         )
     console.print(table)
+
+
+@app.command()
+def queries(
+    events: int = typer.Option(100_000_000, min=1, help="events the warehouse should hold (generated if fewer)"),
+    days: float = typer.Option(1.0, min=0.01, help="span of the generated events, ending now"),
+    repeat: int = typer.Option(20, min=1, help="runs of each dashboard query"),
+    ad_hoc_repeat: int = typer.Option(5, min=1, help="runs of the ad-hoc raw aggregation"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
+) -> None:
+    """p50/p95 of every named dashboard query, the whole dashboard, and an ad-hoc raw aggregation."""
+    import time
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from pulse.bench.queries import measure
+    from pulse.bench.synthetic import load
+    from pulse.stack import stack
+    from pulse.warehouse.client import connect
+
+    settings = get_settings()
+    console = Console(stderr=as_json)
+    client = connect(settings, send_receive_timeout=3600)
+    present = int(client.command("SELECT count() FROM events"))  # type: ignore[arg-type]
+    load_s = 0.0
+    if present < events:
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        missing = events - present
+        with Progress(
+            TextColumn("generating events"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        ) as progress:
+            task = progress.add_task("load", total=missing)
+            started = time.perf_counter()
+            load(client, missing, days=days, end=end, on_rows=lambda n: progress.advance(task, n))
+            load_s = time.perf_counter() - started
+    newest = client.command("SELECT toUnixTimestamp(max(event_time)) FROM events")
+    end = datetime.fromtimestamp(int(newest) // 3600 * 3600 + 3600, UTC)  # type: ignore[arg-type]
+    pid = stack.supervisor(settings).state("warehouse").pid
+    with console.status("measuring ..."):
+        figures = measure(
+            lambda: connect(settings), end, repeat=repeat, ad_hoc_repeat=ad_hoc_repeat, pid=pid
+        )
+    figures.loaded, figures.load_s = max(0, events - present), round(load_s, 1)
+    if as_json:
+        print(orjson.dumps(asdict(figures)).decode())
+        return
+    table = Table(title=f"pulse bench queries: {figures.events:,} events, dashboard ending {end:%Y-%m-%d %H:%M} UTC")
+    for column in ("query", "p50 ms", "p95 ms", "rows"):
+        table.add_column(column, justify="left" if column == "query" else "right")
+    for timing in [*figures.timings, *([figures.ad_hoc] if figures.ad_hoc else [])]:
+        table.add_row(timing.name, f"{timing.p50_ms:,.1f}", f"{timing.p95_ms:,.1f}", f"{timing.rows:,}")
+    console.print(table)
+    console.print(
+        f"whole dashboard ({len(figures.timings)} queries): {figures.dashboard_sequential_ms:,.1f} ms one after"
+        f" another, {figures.dashboard_parallel_ms:,.1f} ms on 4 connections at once"
+    )
+    if figures.loaded:
+        console.print(f"loaded {figures.loaded:,} events in {figures.load_s:,.1f} s")
+    console.print(f"warehouse memory: {figures.rss_mib:,.0f} MiB resident, {figures.peak_rss_mib:,.0f} MiB peak")
+
+
+@app.command()
+def tiers(
+    events: int = typer.Option(300_000, min=1_000, help="synthetic enriched events pushed through each stage"),
+    hot_batch: int = typer.Option(20_000, min=1, help="events per hot-layer apply (settings.hot.max_batch_rows)"),
+    archive_batch: int = typer.Option(100_000, min=1, help="events per archive object"),
+    seed: int = typer.Option(1, help="synthetic traffic seed"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
+) -> None:
+    """Hot-layer updates/s, archive events/s and replay rows/s on this machine (needs the stack up)."""
+    from pulse.bench.tiers import run_tiers
+
+    settings = get_settings()
+    console = Console(stderr=as_json)
+    with console.status(f"measuring the tiers with {events:,} events ..."):
+        result = run_tiers(settings, events=events, hot_batch=hot_batch, archive_batch=archive_batch, seed=seed)
+    if as_json:
+        print(orjson.dumps(result.as_dict()).decode())
+        return
+    table = Table(title=f"pulse bench tiers: {events:,} events per stage", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in result.as_dict().items():
+        table.add_row(name.replace("_", " "), f"{value:,}")
+    console.print(table)
