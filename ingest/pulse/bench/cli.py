@@ -78,8 +78,12 @@ def queries(
         end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         missing = events - present
         with Progress(
-            TextColumn("generating events"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+            TextColumn("generating events"),
+            BarColumn(),
+            TextColumn("{task.completed:,}/{task.total:,}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
         ) as progress:
             task = progress.add_task("load", total=missing)
             started = time.perf_counter()
@@ -89,9 +93,7 @@ def queries(
     end = datetime.fromtimestamp(int(newest) // 3600 * 3600 + 3600, UTC)  # type: ignore[arg-type]
     pid = stack.supervisor(settings).state("warehouse").pid
     with console.status("measuring ..."):
-        figures = measure(
-            lambda: connect(settings), end, repeat=repeat, ad_hoc_repeat=ad_hoc_repeat, pid=pid
-        )
+        figures = measure(lambda: connect(settings), end, repeat=repeat, ad_hoc_repeat=ad_hoc_repeat, pid=pid)
     figures.loaded, figures.load_s = max(0, events - present), round(load_s, 1)
     if as_json:
         print(orjson.dumps(asdict(figures)).decode())
