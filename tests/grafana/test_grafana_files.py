@@ -116,6 +116,9 @@ def test_variable_interpolation_matches_grafana() -> None:
     assert interpolate("${country:singlequote}", {"country": one}) == "'O\\'Hare'"
     assert interpolate("$__conditionalAll(c = ${country:sqlstring}, $country)", {"country": country}) == "1=1"
     assert interpolate("$__conditionalAll(c = ${country:sqlstring}, $country)", {"country": one}) == "c = 'O''Hare'"
+    nested = "$__conditionalAll(c IN (${country:sqlstring}), ${country}) AND $__conditionalAll(d = 1, $country)"
+    assert interpolate(nested, {"country": country}) == "1=1 AND 1=1"
+    assert interpolate("$__conditionalAll(a, b, $country)", {"country": country}) == "$__conditionalAll(a, b, '')"
 
 
 def test_helm_values_use_the_same_role_mapping() -> None:

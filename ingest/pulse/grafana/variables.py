@@ -5,8 +5,8 @@ data source's default formatter; :func:`interpolate` refuses a bare ``$var`` ins
 Grafana, a variable set to All with a custom all value is replaced by that value *unformatted*
 (that is how ``allValue: "''"`` turns into the empty-string literal the named queries read as
 "all"); without a custom all value, All means every option, formatted.
-``$__conditionalAll(cond, $var)`` is the plugin's browser-side rewrite (removeConditionalAlls):
-it applies before interpolation, only to ``query`` variables currently set to All.
+``$__conditionalAll(cond, $var)`` is the plugin's browser-side rewrite (``applyConditionalAll``),
+applied before interpolation; it does nothing in alert rules (no browser).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ FORMATS: dict[str, Callable[[Sequence[str]], str]] = {
 }
 
 _REFERENCE = re.compile(r"\$(\w+)|\[\[(\w+)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}")
-_CONDITIONAL_ALL = re.compile(r"\$__conditionalAll\(")
+_VAR_NAME = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 
 def format_value(variable: VariableState, fmt: str | None) -> str:
@@ -81,27 +81,47 @@ def format_value(variable: VariableState, fmt: str | None) -> str:
     return FORMATS[fmt](values)
 
 
+def _macro_args(sql: str, open_at: int) -> list[str] | None:
+    """The plugin's ``getMacroArgs``: raw top-level comma-separated arguments of the bracket at ``open_at``."""
+    args: list[str] = []
+    depth, current = 0, ""
+    for char in sql[open_at:]:
+        if char == "(":
+            depth += 1
+            if depth == 1:
+                continue
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                args.append(current)
+                return args
+        elif char == "," and depth == 1:
+            args.append(current)
+            current = ""
+            continue
+        current += char
+    return None
+
+
 def remove_conditional_alls(sql: str, variables: Mapping[str, VariableState]) -> str:
-    """``$__conditionalAll(cond, $var)`` -> ``1=1`` when ``var`` is a query variable set to All, else ``cond``."""
-    while (match := _CONDITIONAL_ALL.search(sql)) is not None:
-        depth, start = 0, match.end() - 1
-        for index in range(start, len(sql)):
-            if sql[index] == "(":
-                depth += 1
-            elif sql[index] == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-        else:
-            raise InterpolationError("$__conditionalAll without a closing bracket")
-        inner = sql[start + 1 : index]
-        condition, _, reference = inner.rpartition(",")
-        name = reference.strip().lstrip("$").strip("{}")
-        variable = variables.get(name)
-        if variable is None:
-            raise InterpolationError(f"$__conditionalAll refers to unknown variable {reference.strip()}")
-        chosen = "1=1" if variable.kind == "query" and variable.is_all else condition.strip()
-        sql = sql[: match.start()] + chosen + sql[index + 1 :]
+    """The plugin's ``applyConditionalAll`` (CHDatasource.ts), right to left: ``$__conditionalAll(cond, $var)``
+    becomes ``1=1`` when ``var``'s value is All or empty, else ``cond`` (unknown variables keep ``cond``);
+    a call without exactly two arguments stops the rewrite, leaving the rest as written."""
+    macro = "$__conditionalAll("
+    index = sql.rfind(macro)
+    while index != -1:
+        args = _macro_args(sql, index + len(macro) - 1)
+        if args is None or len(args) != 2:
+            return sql
+        condition, reference = args
+        found = _VAR_NAME.search(reference.strip())
+        phrase = condition
+        if found:
+            variable = variables.get(found.group(1) or found.group(2))
+            if variable is not None and (variable.is_all or list(variable.current) == [""]):
+                phrase = "1=1"
+        sql = sql.replace(f"{macro}{condition},{reference})", phrase, 1)
+        index = sql.rfind(macro)
     return sql
 
 
