@@ -17,10 +17,34 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from pulse.events import EnrichedEvent
+from pulse.events import UNKNOWN
 from pulse.hot.keys import DIMENSIONS, Keys
 
-_decode = msgspec.json.Decoder(EnrichedEvent).decode
+
+class HotEvent(msgspec.Struct, kw_only=True):
+    """The fields the hot layer reads; the contract's required fields stay required, so a message
+    the loader would dead-letter for a missing one is not counted here either."""
+
+    message_id: str
+    call: str
+    event: str
+    event_time: str
+    received_at: str
+    user_id: str = ""
+    anonymous_id: str = ""
+    session_id: str = ""
+    country: str = UNKNOWN
+    device_type: str = UNKNOWN
+    os: str = UNKNOWN
+    segment: str = UNKNOWN
+    age_band: str = UNKNOWN
+    category: str = UNKNOWN
+    referrer_source: str = UNKNOWN
+    post_id: str = ""
+    hashtags: list[str] = msgspec.field(default_factory=list)
+
+
+_decode = msgspec.json.Decoder(HotEvent).decode
 
 
 @dataclass
@@ -56,7 +80,7 @@ def aggregate(
 ) -> Increments:
     """The increments for a batch of Kafka message values (invalid ones are counted and skipped)."""
     out = Increments()
-    events: list[EnrichedEvent] = []
+    events: list[HotEvent] = []
     for value in values:
         try:
             events.append(_decode(value or b""))
@@ -72,24 +96,29 @@ def aggregate(
     seconds = [e.event_time[:19] for e in hot]
     minutes = [s[:16] for s in seconds]
     names = [e.event for e in hot]
+    fields: dict[tuple[str, str], str] = {}
+    columns = {dim: [getattr(e, dim) for e in hot] for dim in DIMENSIONS}
     for buckets, key_of, length in ((seconds, keys.second, 1), (minutes, keys.minute, 60)):
         fmt = "%Y-%m-%d %H:%M:%S" if length == 1 else "%Y-%m-%d %H:%M"
-        per_event = Counter(zip(buckets, names, strict=True))
-        totals: Counter[str] = Counter()
-        for (bucket, name), count in per_event.items():
-            key = key_of(bucket.replace(" ", "T"))
-            out.hincr[key, f"event:{name}"] += count
-            totals[bucket] += count
-        for bucket, count in totals.items():
-            key = key_of(bucket.replace(" ", "T"))
+        names_of = {bucket: key_of(bucket.replace(" ", "T")) for bucket in set(buckets)}
+        for (bucket, name), count in Counter(zip(buckets, names, strict=True)).items():
+            out.hincr[names_of[bucket], f"event:{name}"] += count
+        for bucket, count in Counter(buckets).items():
+            key = names_of[bucket]
             out.hincr[key, "total"] += count
             out.expire_at[key] = _epoch(bucket, fmt, epochs) + length + retention_s
         for dim in DIMENSIONS:
-            column = [getattr(e, dim) for e in hot]
+            column = columns[dim]
+            if length == 1:  # seconds: per dimension value; the event x dimension cross is per minute
+                for (bucket, value), count in Counter(zip(buckets, column, strict=True)).items():
+                    field = fields.get((dim, value)) or fields.setdefault((dim, value), f"{dim}:{value}")
+                    out.hincr[names_of[bucket], field] += count
+                continue
             for (bucket, name, value), count in Counter(zip(buckets, names, column, strict=True)).items():
-                key = key_of(bucket.replace(" ", "T"))
-                out.hincr[key, f"{dim}:{value}"] += count
-                out.hincr[key, f"event:{name}|{dim}:{value}"] += count
+                key = names_of[bucket]
+                field = fields.get((dim, value)) or fields.setdefault((dim, value), f"{dim}:{value}")
+                out.hincr[key, field] += count
+                out.hincr[key, f"event:{name}|{field}"] += count
     for minute in set(minutes):
         bucket = minute.replace(" ", "T")
         expire = _epoch(minute, "%Y-%m-%d %H:%M", epochs) + 60 + retention_s
