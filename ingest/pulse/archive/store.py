@@ -17,7 +17,7 @@ def s3_client(settings: Settings) -> Any:
     s3 = settings.s3
     return boto3.client(
         "s3",
-        endpoint_url=s3.endpoint_url,
+        endpoint_url=s3.endpoint_url or None,  # empty means AWS S3
         region_name=s3.region,
         aws_access_key_id=s3.access_key_id,
         aws_secret_access_key=s3.secret_access_key,
