@@ -20,6 +20,7 @@ import orjson
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from pulse.collector.app import source_of_write_key
 from pulse.generator.segment import iso_ms
 from pulse.generator.sender import send
 from pulse.generator.traffic import BurstSpec, TrafficConfig, TrafficGenerator
@@ -61,29 +62,33 @@ def facts_of(config: TrafficConfig, events: int) -> list[Fact]:
     return [fact for batch in TrafficGenerator(config).batches(events=events) for fact in batch.facts]
 
 
-def deliver(settings: Settings, config: TrafficConfig, events: int) -> TruthReport:
-    truth = asyncio.run(send(TrafficGenerator(config), collector_url(settings), "wk_e2e", events=events, paced=False))
+def deliver(settings: Settings, config: TrafficConfig, events: int, write_key: str = "wk_e2e") -> TruthReport:
+    truth = asyncio.run(send(TrafficGenerator(config), collector_url(settings), write_key, events=events, paced=False))
     assert truth.unacknowledged.events == 0, truth.unacknowledged
     return truth
 
 
-def stored_between(warehouse: Client, start: datetime, end: datetime) -> int:
+def stored_between(warehouse: Client, start: datetime, end: datetime, source: str = "") -> int:
+    """Events in the window (of one write key's source, when given: other tests may share a recent window)."""
     return int(
         warehouse.query(
-            "SELECT count() FROM events WHERE event_time >= {a:DateTime64(3)} AND event_time < {b:DateTime64(3)}",
-            parameters={"a": f"{start.timestamp():.3f}", "b": f"{end.timestamp():.3f}"},
+            "SELECT count() FROM events WHERE event_time >= {a:DateTime64(3)} AND event_time < {b:DateTime64(3)}"
+            " AND ({source:String} = '' OR source = {source:String})",
+            parameters={"a": f"{start.timestamp():.3f}", "b": f"{end.timestamp():.3f}", "source": source},
         ).result_rows[0][0]
     )
 
 
-def wait_stored(warehouse: Client, start: datetime, end: datetime, expected: int, timeout_s: float = 90.0) -> int:
+def wait_stored(
+    warehouse: Client, start: datetime, end: datetime, expected: int, timeout_s: float = 90.0, source: str = ""
+) -> int:
     deadline = time.monotonic() + timeout_s
     stored = -1
     while time.monotonic() < deadline:
-        stored = stored_between(warehouse, start, end)
+        stored = stored_between(warehouse, start, end, source)
         if stored >= expected:
             time.sleep(1.0)  # a duplicate would show up now
-            return stored_between(warehouse, start, end)
+            return stored_between(warehouse, start, end, source)
         time.sleep(0.25)
     return stored
 
@@ -386,22 +391,25 @@ def loader_counter(settings: Settings, name: str) -> float:
 def test_client_retries_and_kafka_redelivery_change_no_rollup(pipeline: Settings, warehouse: Client) -> None:
     """Resending batches with the same messageIds through the collector, then replaying every Kafka
     offset with a new consumer group, leaves every rollup value (and the raw table) unchanged."""
-    start = hour_floor(datetime.now(UTC)) - timedelta(hours=1, minutes=30)  # recent: the 1 s rollup keeps it
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=40)  # the 1 s rollup keeps 2 h
     config = TrafficConfig(seed=43, start=start, rate=20.0, users=800, posts=500, campaigns=3, flush_interval_s=5)
-    truth = deliver(pipeline, config, 3_000)
+    key, source = "wk_analytics_retry", source_of_write_key("wk_analytics_retry")
+    truth = deliver(pipeline, config, 3_000, key)
     end = start + timedelta(hours=1)
-    assert wait_stored(warehouse, start, end, truth.events) == truth.events
+    assert wait_stored(warehouse, start, end, truth.events, source=source) == truth.events
     before = rollup_snapshot(warehouse, start, end)
-    assert sum(row[-1] for row in before["events_per_second"]) == truth.events  # type: ignore[misc]
+    raw = stored_between(warehouse, start, end)  # may include other tests' recent traffic
+    assert sum(row[-1] for row in before["events_per_second"]) == raw  # type: ignore[misc]
     duplicates_before = loader_counter(pipeline, "pulse_loader_duplicate_messages_total")
 
-    again = deliver(pipeline, config, 3_000)  # a client retrying every batch: same messageIds, new offsets
+    again = deliver(pipeline, config, 3_000, key)  # a client retrying every batch: same messageIds, new offsets
     assert again.events == truth.events
     deadline = time.monotonic() + 60
     while loader_counter(pipeline, "pulse_loader_duplicate_messages_total") - duplicates_before < truth.events:
         assert time.monotonic() < deadline, "the loader did not see the resent messages"
         time.sleep(0.5)
-    assert stored_between(warehouse, start, end) == truth.events
+    assert stored_between(warehouse, start, end, source) == truth.events
+    assert stored_between(warehouse, start, end) == raw
     assert rollup_snapshot(warehouse, start, end) == before
 
     supervisor = supervisor_for(pipeline)
@@ -419,7 +427,7 @@ def test_client_retries_and_kafka_redelivery_change_no_rollup(pipeline: Settings
                 break
             assert time.monotonic() < deadline, "the replaying loader did not catch up"
             time.sleep(1.0)
-        assert stored_between(warehouse, start, end) == truth.events
+        assert stored_between(warehouse, start, end) == raw
         assert rollup_snapshot(warehouse, start, end) == before
     finally:
         supervisor.stop(replayer.name)
