@@ -22,7 +22,8 @@ INTERACTIONS = "('view', 'like', 'comment', 'share', 'save', 'follow', 'profile_
 
 
 def rule(uid: str) -> dict[str, Any]:
-    return next(r.to_file() for r in alerting.all_rules() if r.uid == uid)
+    """The rule read from the committed file the way Grafana reads it."""
+    return alerting.provisioned_rule(uid)
 
 
 def firing(client: Client, uid: str) -> bool:

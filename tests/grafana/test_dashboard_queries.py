@@ -145,7 +145,7 @@ def test_budget_overspend_rule_fires_where_pacing_exceeds_its_threshold(
 ) -> None:
     """The provisioned rule's chain: one series per campaign, firing exactly where pacing > 1.2."""
     truth, window = loaded
-    rule = next(r.to_file() for r in alerting.all_rules() if r.uid == "pulse-budget-overspend")
+    rule = alerting.provisioned_rule("pulse-budget-overspend")
     states = evaluate_rule(rule, client, window.to_ms)
     step = rule["data"][0]
     span = TimeRange(window.to_ms - step["relativeTimeRange"]["from"] * 1000, window.to_ms)
@@ -154,7 +154,5 @@ def test_budget_overspend_rule_fires_where_pacing_exceeds_its_threshold(
     for labels, fires in states.items():
         value = pacing[dict(labels)["campaign_id"]]
         assert fires == (value is not None and value > 1.2)
-    fresh = evaluate_rule(
-        next(r.to_file() for r in alerting.all_rules() if r.uid == "pulse-freshness"), client, window.to_ms
-    )
+    fresh = evaluate_rule(alerting.provisioned_rule("pulse-freshness"), client, window.to_ms)
     assert len(fresh) == 1

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from pulse.grafana import access, datasources
+from pulse.grafana import access, alerting, datasources
 from pulse.grafana.dashboards import DASHBOARDS
+from pulse.grafana.envexpand import expand
 from pulse.grafana.generate import REPO, check, dashboard_json
 from pulse.grafana.macros import QueryContext, TimeRange, calculate_interval, expand_macros
 from pulse.grafana.render import panels
@@ -127,3 +128,22 @@ def test_helm_values_use_the_same_role_mapping() -> None:
     oauth = values["grafana"]["grafana.ini"]["auth.generic_oauth"]
     assert " ".join(oauth["role_attribute_path"].split()) == access.role_attribute_path()
     assert oauth["role_attribute_strict"] is True and oauth["allow_assign_grafana_admin"] is False
+
+
+def test_provisioning_env_expansion_keeps_queries_and_fills_endpoints() -> None:
+    """Grafana runs os.ExpandEnv over these files: rules must come back intact, endpoints from the env."""
+    for rule in alerting.all_rules():
+        assert alerting.provisioned_rule(rule.uid) == rule.to_file()
+    anomaly = next(r for r in alerting.all_rules() if r.uid == "pulse-anomaly-ctr").to_file()
+    assert "$__fromTime_ms" in anomaly["data"][0]["model"]["rawSql"]
+    unescaped = expand(anomaly, {})  # what Grafana would run had the file not doubled its $
+    assert "$__fromTime_ms" not in unescaped["data"][0]["model"]["rawSql"]
+    assert expand("a $$b ${X} $Y $__env{Z} $", {"X": "1", "Y": "2", "Z": "3"}) == "a $b 1 2 3 $"
+    notes = expand(
+        yaml.safe_load((REPO / "provisioning/alerting/notifications.yaml").read_text()),
+        {"PULSE_ALERT_SLACK_PLATFORM_WEBHOOK": "https://hooks.example/x"},
+    )
+    urls = [r["settings"].get("url") for c in notes["contactPoints"] for r in c["receivers"]]
+    assert "https://hooks.example/x" in urls
+    sources = expand(datasources.provisioning(), {"PULSE_GRAFANA_CLICKHOUSE_PASSWORD": "s3cret"})
+    assert sources["datasources"][0]["secureJsonData"]["password"] == "s3cret"

@@ -8,10 +8,15 @@ points take every endpoint from environment variables; policies route by team, t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pulse.grafana.datasources import CLICKHOUSE, EXPRESSION_UID, PROMETHEUS
+from pulse.grafana.envexpand import expand
 from pulse.grafana.named import Use, to_grafana_sql
 
 FOLDER = "Pulse"
@@ -362,3 +367,14 @@ def notifications_file() -> dict[str, Any]:
 
 def all_rules() -> tuple[Rule, ...]:
     return tuple(rule for _, _, rules in GROUPS for rule in rules)
+
+
+def provisioned_rule(uid: str, root: Path | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A rule as Grafana loads it from the committed ``provisioning/alerting/rules.yaml`` (env-expanded)."""
+    folder = root or Path(__file__).resolve().parents[3]
+    document = expand(yaml.safe_load((folder / "provisioning/alerting/rules.yaml").read_text()), env or {})
+    for group in document["groups"]:
+        for rule in group["rules"]:
+            if rule["uid"] == uid:
+                return dict(rule)
+    raise KeyError(uid)
