@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -87,11 +89,13 @@ def collector_server(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`pulse collector serve` as a real process on a free port; SIGTERM (drain) at the end."""
     port = free_port()
+    # A file, not a pipe: a full pipe nobody reads would block the server on its next log line.
+    log = tempfile.NamedTemporaryFile(prefix="pulse-collector-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "pulse", "collector", "serve", "--port", str(port), "--workers", str(workers)],
         env={**os.environ, **env, **(extra or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -104,7 +108,7 @@ def collector_server(
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"collector did not start: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"collector did not start: {Path(log.name).read_text()[-2000:]}")
             time.sleep(0.2)
         yield url, process
     finally:
@@ -115,14 +119,14 @@ def collector_server(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        log.close()
 
 
 def worker_pids(master: int) -> list[int]:
-    """The uvicorn worker processes of a collector (children of its master process)."""
+    """The uvicorn worker processes of a collector (spawned children of its master process)."""
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
-    return [int(pid) for pid in out.split()]
+    pids = [int(pid) for pid in out.split()]
+    return [pid for pid in pids if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def track(message_id: str, user: str = "u-1", **overrides: Any) -> dict[str, Any]:

@@ -115,7 +115,8 @@ def _rss_mb(pid: int) -> float:
 
 def _workers(master: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
-    return [int(pid) for pid in out.split()] or [master]
+    pids = [int(pid) for pid in out.split()]
+    return [pid for pid in pids if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()] or [master]
 
 
 def measure(

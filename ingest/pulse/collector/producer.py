@@ -81,10 +81,10 @@ class EventProducer:
         self.buffered += len(records)
         metrics.BUFFERED.set(self.buffered)
         try:
-            futures = [await self._producer.send(r.topic, r.value, key=r.key) for r in records]
-            results = await asyncio.wait_for(
-                asyncio.gather(*futures, return_exceptions=True), timeout=self.delivery_timeout_s
-            )
+            # One deadline for the whole request: send() itself may wait for metadata or buffer space.
+            async with asyncio.timeout(self.delivery_timeout_s):
+                futures = [await self._producer.send(r.topic, r.value, key=r.key) for r in records]
+                results = await asyncio.gather(*futures, return_exceptions=True)
         except (KafkaError, TimeoutError) as error:
             self._unavailable(error)
             raise ProduceError(str(error) or type(error).__name__) from error
