@@ -50,6 +50,7 @@ def register(root: typer.Typer) -> None:
         until: str = typer.Option(..., help="end (exclusive), ISO-8601 UTC"),
         topic: list[str] = TOPIC_OPTION,
         dry_run: bool = typer.Option(False, "--dry-run", help="list what would be replayed, insert nothing"),
+        workers: int = typer.Option(2, min=1, max=16, help="objects inserted at once"),
     ) -> None:
         """Reload archived events into ClickHouse; replaying twice (or over live data) counts nothing twice."""
         from rich.console import Console
@@ -89,7 +90,7 @@ def register(root: typer.Typer) -> None:
         )
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("replay", total=span, rate="")
-            for done in replayer.replay_all(objects):
+            for done in replayer.replay_all(objects, workers=workers):
                 counts[done.action] += 1
                 elapsed = progress.tasks[0].elapsed or 1e-9
                 completed = progress.tasks[0].completed + done.obj.rows

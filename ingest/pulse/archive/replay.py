@@ -13,7 +13,8 @@ is fully loaded is therefore a no-op, and a partial loss is filled exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -128,11 +129,13 @@ class Replayer:
         self.client.command(_INSERT_MISSING, parameters={**source, **coordinates}, settings=settings)
         return ReplayedObject(obj, key, size_bytes, present, "filled")
 
-    def replay_all(
-        self, objects: Sequence[tuple[ArchiveObject, int]], on_done: Callable[[ReplayedObject], None] | None = None
-    ) -> Iterator[ReplayedObject]:
-        for obj, size in objects:
-            done = self.replay(obj, size)
-            if on_done is not None:
-                on_done(done)
-            yield done
+    def replay_all(self, objects: Sequence[tuple[ArchiveObject, int]], workers: int = 1) -> Iterator[ReplayedObject]:
+        """Replay objects, ``workers`` at a time (each is its own insert; order does not matter)."""
+        if workers <= 1:
+            for obj, size in objects:
+                yield self.replay(obj, size)
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replay") as pool:
+            futures = [pool.submit(self.replay, obj, size) for obj, size in objects]
+            for future in as_completed(futures):
+                yield future.result()

@@ -119,6 +119,7 @@ def tiers(
     hot_batch: int = typer.Option(20_000, min=1, help="events per hot-layer apply (settings.hot.max_batch_rows)"),
     archive_batch: int = typer.Option(100_000, min=1, help="events per archive object"),
     seed: int = typer.Option(1, help="synthetic traffic seed"),
+    replay_workers: int = typer.Option(2, min=1, help="archive objects replayed at once"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
 ) -> None:
     """Hot-layer updates/s, archive events/s and replay rows/s on this machine (needs the stack up)."""
@@ -127,7 +128,14 @@ def tiers(
     settings = get_settings()
     console = Console(stderr=as_json)
     with console.status(f"measuring the tiers with {events:,} events ..."):
-        result = run_tiers(settings, events=events, hot_batch=hot_batch, archive_batch=archive_batch, seed=seed)
+        result = run_tiers(
+            settings,
+            events=events,
+            hot_batch=hot_batch,
+            archive_batch=archive_batch,
+            seed=seed,
+            replay_workers=replay_workers,
+        )
     if as_json:
         print(orjson.dumps(result.as_dict()).decode())
         return

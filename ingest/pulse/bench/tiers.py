@@ -56,6 +56,7 @@ class TiersResult:
     archive_mb_per_s: float
     archive_encode_share: float
     archive_events_per_cpu_s: float
+    replay_workers: int
     replay_rows_per_s: float
 
     def as_dict(self) -> dict[str, float | int]:
@@ -153,7 +154,9 @@ def _archive(
     return len(values) / total, size / total / 1e6, encode_s / total, len(values) / cpu, objects
 
 
-def run_tiers(settings: Settings, *, events: int, hot_batch: int, archive_batch: int, seed: int) -> TiersResult:
+def run_tiers(
+    settings: Settings, *, events: int, hot_batch: int, archive_batch: int, seed: int, replay_workers: int = 2
+) -> TiersResult:
     from pulse.warehouse.client import connect
 
     values = synthetic_events(events, seed)
@@ -162,8 +165,8 @@ def run_tiers(settings: Settings, *, events: int, hot_batch: int, archive_batch:
     archive_eps, archive_mbps, encode_share, archive_cpu, objects = _archive(settings, values, archive_batch, topic)
     replayer = Replayer(settings, connect(settings))
     began = time.perf_counter()
-    for obj, size in objects:
-        replayer.replay(obj, size)
+    for _done in replayer.replay_all(objects, workers=replay_workers):
+        pass
     replay_s = time.perf_counter() - began
     return TiersResult(
         events=events,
@@ -178,5 +181,6 @@ def run_tiers(settings: Settings, *, events: int, hot_batch: int, archive_batch:
         archive_mb_per_s=round(archive_mbps, 2),
         archive_encode_share=round(encode_share, 3),
         archive_events_per_cpu_s=round(archive_cpu),
+        replay_workers=replay_workers,
         replay_rows_per_s=round(events / replay_s),
     )
