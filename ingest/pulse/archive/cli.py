@@ -78,7 +78,7 @@ def register(root: typer.Typer) -> None:
             for obj, size in objects:
                 console.print(f"  {obj.key(settings.archive.prefix)}  ({size:,} bytes)")
             return
-        replayer = Replayer(settings, connect(settings))
+        replayer = Replayer(settings, lambda: connect(settings))
         counts = {"inserted": 0, "filled": 0, "skipped": 0}
         columns = (
             TextColumn("replaying"),

@@ -13,7 +13,8 @@ is fully loaded is therefore a no-op, and a partial loss is filled exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -106,9 +107,18 @@ def object_url(settings: Settings, key: str) -> str:
 class Replayer:
     """Inserts archive objects into the warehouse, skipping what is already there."""
 
-    def __init__(self, settings: Settings, client: Client) -> None:
+    def __init__(self, settings: Settings, connect: Callable[[], Client]) -> None:
         self.settings = settings
-        self.client = client
+        self._connect = connect
+        self._local = threading.local()
+
+    @property
+    def client(self) -> Client:
+        """One client per thread: a clickhouse-connect client runs one query at a time."""
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._connect()
+        return client
 
     def replay(self, obj: ArchiveObject, size_bytes: int) -> ReplayedObject:
         key = obj.key(self.settings.archive.prefix)

@@ -163,7 +163,7 @@ def run_tiers(
     hot_eps, hot_ups, hot_cps, aggregate_share, hot_cpu = asyncio.run(_hot(settings, values, hot_batch))
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     archive_eps, archive_mbps, encode_share, archive_cpu, objects = _archive(settings, values, archive_batch, topic)
-    replayer = Replayer(settings, connect(settings))
+    replayer = Replayer(settings, lambda: connect(settings))
     began = time.perf_counter()
     for _done in replayer.replay_all(objects, workers=replay_workers):
         pass
