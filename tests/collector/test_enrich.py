@@ -116,3 +116,10 @@ def test_a_mobile_sdk_platform_is_not_taken_for_a_form_factor() -> None:
         enrich(decode_message(like(context=bare)), received_at=RECEIVED, source="s", sent_at=None).device_type
         == "mobile"
     )
+
+
+def test_a_year_9999_timestamp_with_a_skewed_clock_does_not_overflow() -> None:
+    message = decode_message(like(timestamp="9999-12-31T23:59:59Z", sentAt="2020-01-01T00:00:00Z"))
+    event = enrich(message, received_at=RECEIVED, source="wk_x", sent_at=None)
+    assert event.event_time == "2026-11-22 12:00:00.000"
+    assert "clock_skew_corrected" in event.flags

@@ -52,6 +52,14 @@ class RequestRejected(Exception):
         self.headers = headers or {}
 
 
+class BadBody(RequestRejected):
+    """A body that cannot be decoded: refused with 400, and dead-lettered as it came."""
+
+    def __init__(self, reason: str, payload: bytes) -> None:
+        super().__init__(400, reason)
+        self.payload = payload
+
+
 class JsonResponse(Response):
     media_type = "application/json"
 
@@ -142,7 +150,7 @@ class Collector:
             elif encoding == "deflate":
                 body = _bounded_inflate(body, limit, zlib.MAX_WBITS)
         except (OSError, zlib.error, EOFError) as error:
-            raise RequestRejected(400, f"body is not valid {encoding}: {error}") from error
+            raise BadBody(f"body is not valid {encoding}: {error}", body) from error
         if len(body) > limit:
             raise RequestRejected(413, f"request body exceeds {limit} bytes")
         return body
@@ -158,7 +166,7 @@ class Collector:
                 "call": call,
                 "reason": reason,
                 "reason_code": code,
-                "payload": payload.decode("utf-8", errors="replace"),
+                **_payload_field(payload),
             }
         )
         return Record(self.dead_letter_topic, source.encode(), value)
@@ -194,6 +202,9 @@ class Collector:
                 reason, code = str(error), "schema"
             except InvalidEvent as error:
                 reason, code = str(error), error.code
+            except Exception as error:  # a bug must cost one event a dead letter, never the request
+                log.exception("unexpected error validating an event")
+                reason, code = f"internal error: {error!r}", "internal"
         routed.dead.append(self.dead_letter(raw, reason, code, source, received_at, call or ""))
         routed.errors.append({"index": index, "reason": reason} if index is not None else {"reason": reason})
 
@@ -231,9 +242,18 @@ class Collector:
             if record.event:
                 metrics.ACCEPTED.labels(record.event).inc()
 
+    async def read(self, request: Request, key: WriteKey, call: str) -> bytes:
+        """The request body, inflated; an undecodable one is dead-lettered before the 400."""
+        try:
+            return await self.body_of(request)
+        except BadBody as bad:
+            now = datetime.now(UTC)
+            await self.deliver([self.dead_letter(bad.payload, bad.reason, "bad_encoding", key.source, now, call)])
+            raise
+
     async def batch(self, request: Request) -> Response:
         key = await self.authenticate(request)
-        body = await self.body_of(request)
+        body = await self.read(request, key, "batch")
         received_at = datetime.now(UTC)
         try:
             envelope = decode_raw_batch(body)
@@ -257,7 +277,7 @@ class Collector:
     async def single(self, request: Request) -> Response:
         call = request.url.path.rsplit("/", 1)[-1]
         key = await self.authenticate(request)
-        body = await self.body_of(request)
+        body = await self.read(request, key, call)
         await self.admit(key, 1)
         self.producer_precheck(1)
         routed = Routed()
@@ -274,6 +294,14 @@ class Collector:
             self.producer.admit(count)
         except ProduceError as error:
             raise RequestRejected(503, f"event stream unavailable, retry later: {error}", self.retry_after) from error
+
+
+def _payload_field(payload: bytes) -> dict[str, str]:
+    """The original payload as text, or as base64 when it is not UTF-8 (nothing is altered)."""
+    try:
+        return {"payload": payload.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"payload_base64": base64.b64encode(payload).decode()}
 
 
 def _bounded_inflate(body: bytes, limit: int, wbits: int) -> bytes:

@@ -111,7 +111,10 @@ def event_time(message: Message, received_at: datetime, flags: list[str]) -> dat
             sent_at = sent_at.replace(tzinfo=UTC)
         skew = sent_at - received_at
         if abs(skew) > SKEW_TOLERANCE:
-            timestamp = timestamp - skew
+            try:
+                timestamp = timestamp - skew
+            except OverflowError:  # e.g. year 9999 shifted forward: no usable device time
+                timestamp = received_at
             flags.append("clock_skew_corrected")
     if timestamp - received_at > MAX_FUTURE:
         flags.append("future_timestamp")
