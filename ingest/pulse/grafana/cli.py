@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 import yaml
 from rich.console import Console
+from rich.table import Table
 
 from pulse.errors import PulseError
 from pulse.grafana import access
@@ -85,12 +86,17 @@ def bench_dashboards(
     queries = expand(board, window, resolve_variables(board, client, window))
     local = threading.local()
 
+    by_panel: dict[str, list[float]] = {}
+
     def one(index: int) -> float:
         began = time.perf_counter()
         if not hasattr(local, "client"):
             local.client = connect(settings)  # one session per thread, as each Grafana connection
-        local.client.query(queries[index % len(queries)].sql)
-        return time.perf_counter() - began
+        query = queries[index % len(queries)]
+        local.client.query(query.sql)
+        spent = time.perf_counter() - began
+        by_panel.setdefault(f"{query.title} [{query.named or 'sql'}]", []).append(spent)
+        return spent
 
     per_query: list[float] = []
     per_load: list[float] = []
@@ -107,6 +113,12 @@ def bench_dashboards(
     console.print(f"dataset: {events:,} events; {len(queries)} queries x {rounds} loads, concurrency {concurrency}")
     console.print(f"query  p50 {pct(per_query, 50):.1f} ms  p95 {pct(per_query, 95):.1f} ms")
     console.print(f"whole dashboard  p50 {pct(per_load, 50):.1f} ms  p95 {pct(per_load, 95):.1f} ms")
+    table = Table(title="per panel (slowest first)")
+    for column in ("panel [query]", "p50 ms", "p95 ms"):
+        table.add_column(column)
+    for title, spent in sorted(by_panel.items(), key=lambda item: -pct(item[1], 95)):
+        table.add_row(title, f"{pct(spent, 50):.1f}", f"{pct(spent, 95):.1f}")
+    console.print(table)
 
 
 def register(root: typer.Typer, bench: typer.Typer | None = None) -> None:
