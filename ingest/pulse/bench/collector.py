@@ -40,6 +40,9 @@ class Figures:
     p50_ms: float
     p99_ms: float
     max_rss_mb_per_worker: float
+    #: Events per CPU-second the collector workers actually got: the figure a busy, shared machine
+    #: distorts least (events/s = this x the cores the workers get).
+    events_per_cpu_s: float
     errors: int
     workers: int
     clients: int
@@ -113,6 +116,16 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def _workers(master: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
     pids = [int(pid) for pid in out.split()]
@@ -131,6 +144,7 @@ def measure(
         for _ in range(procs)
     ]
     workers = _workers(master)
+    cpu_before = _cpu_s(workers)
     for loader in loaders:
         loader.start()
     rss = 0.0
@@ -142,6 +156,7 @@ def measure(
             results.append(queue.get(timeout=0.5))
         except queue_module.Empty:
             continue
+    cpu_used = _cpu_s(workers) - cpu_before
     for loader in loaders:
         loader.join(10)
     latencies = sorted(x for result in results for x in result[0])
@@ -154,6 +169,7 @@ def measure(
         p50_ms=round(statistics.median(latencies) * 1000, 2) if latencies else 0.0,
         p99_ms=round(latencies[int(count * 0.99)] * 1000, 2) if latencies else 0.0,
         max_rss_mb_per_worker=round(rss, 1),
+        events_per_cpu_s=round(count * batch_size / cpu_used, 1) if cpu_used else 0.0,
         errors=errors,
         workers=len(workers),
         clients=clients * procs,
@@ -240,7 +256,16 @@ def register(bench_app: typer.Typer) -> None:
         table = Table(
             title=f"pulse bench collector: {count} workers, {clients * procs} connections", title_justify="left"
         )
-        for column in ("batch", "events/s", "requests/s", "p50 ms", "p99 ms", "max RSS/worker MB", "errors"):
+        for column in (
+            "batch",
+            "events/s",
+            "requests/s",
+            "p50 ms",
+            "p99 ms",
+            "max RSS/worker MB",
+            "events/CPU-s",
+            "errors",
+        ):
             table.add_column(column, justify="right")
         for f in results:
             table.add_row(
@@ -250,6 +275,7 @@ def register(bench_app: typer.Typer) -> None:
                 f"{f.p50_ms:.1f}",
                 f"{f.p99_ms:.1f}",
                 f"{f.max_rss_mb_per_worker:.0f}",
+                f"{f.events_per_cpu_s:,.0f}",
                 str(f.errors),
             )
         console.print(table)
