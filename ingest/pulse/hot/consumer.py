@@ -50,6 +50,8 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp in revoked:
             self.updater.pending.pop(tp, None)
             self.updater.applied.pop(tp, None)
+            with contextlib.suppress(KeyError):
+                metrics.LAG.remove(tp.topic, str(tp.partition))
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         partitions = list(assigned)
