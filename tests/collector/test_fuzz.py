@@ -44,7 +44,9 @@ calls = st.sampled_from(["track"] * 6 + ["identify", "page", "screen", "group", 
 events = st.sampled_from([*REQUIRED_PROPERTIES, "teleport", ""])
 identities = st.sampled_from(["userId", "anonymousId", None])
 trait_maps = st.dictionaries(st.sampled_from(["country", "city", "age_band", "x"]), property_values, max_size=3)
-contexts = st.one_of(st.just({}), st.fixed_dictionaries({"userAgent": st.text(max_size=40)}), json_values)
+contexts: st.SearchStrategy[Any] = st.one_of(
+    st.just({}), st.fixed_dictionaries({"userAgent": st.text(max_size=40)}), json_values
+)
 message_ids = st.one_of(st.uuids().map(str), st.just(""), integers)
 identity_values = st.one_of(st.text(min_size=1, max_size=10), integers)
 
@@ -83,7 +85,7 @@ auth_modes = st.sampled_from(["key"] * 18 + ["none", "unknown"])
 
 
 @st.composite
-def requests(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str], str]:
+def requests(draw: st.DrawFn) -> tuple[str, bytes, str, bool]:
     """(path, body, auth mode, corrupt gzip) of one request; it is sent plain and gzip-compressed."""
     path = draw(paths)
     if path == "batch":
@@ -133,7 +135,7 @@ def test_ten_thousand_fuzzed_requests_give_no_5xx_and_dead_letter_every_rejectio
     loop, client = fuzz_client
     source = f"fuzz-{uuid.uuid4().hex[:8]}"
     key = loop.run(new_key(kafka_stack, source))
-    auths = {"key": (key, ""), "unknown": ("pk_unknown", ""), "none": None}
+    auths: dict[str, Any] = {"key": (key, ""), "unknown": ("pk_unknown", ""), "none": httpx.USE_CLIENT_DEFAULT}
     tally = {"requests": 0, "accepted": 0, "dead": 0}
     statuses: dict[int, int] = {}
 
