@@ -5,14 +5,17 @@ down clients get 503 + Retry-After, and ingestion resumes by itself when it retu
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import orjson
 import pytest
 from collector_support import collector_server, new_key, read_topics, track, worker_pids
 
@@ -113,3 +116,25 @@ def test_a_stopped_broker_gives_503_and_ingestion_resumes_by_itself(
     assert after and after.count(200) / len(after) > 0.9, "ingestion resumed without a restart"
     missing = load.acked - kafka_ids(kafka_stack, source)
     assert not missing, f"{len(missing)} acknowledged events are not in Kafka"
+
+
+def test_sigterm_lets_an_in_flight_request_finish_before_exit(
+    kafka_stack: Settings, stack_env: dict[str, str], source_key: tuple[str, str]
+) -> None:
+    source, key = source_key
+    body = orjson.dumps({"batch": [track("drain-1")]})
+    auth = base64.b64encode(f"{key}:".encode()).decode()
+    head = f"POST /v1/batch HTTP/1.1\r\nHost: c\r\nAuthorization: Basic {auth}\r\nContent-Length: {len(body)}\r\n\r\n"
+    with collector_server(stack_env) as (url, process):
+        host, port = url.rsplit("//", 1)[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as connection:
+            connection.sendall(head.encode() + body[:10])  # the request is now in flight
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            assert process.poll() is None, "the collector waits for the in-flight request"
+            connection.sendall(body[10:])
+            reply = connection.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+        process.wait(timeout=30)
+    assert kafka_ids(kafka_stack, source) == {"drain-1"}
