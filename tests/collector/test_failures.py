@@ -89,6 +89,13 @@ def test_sigkill_of_a_worker_under_load_loses_no_acknowledged_event(
         victims = worker_pids(process.pid)
         assert len(victims) == 2
         load = run_with(lambda: os.kill(victims[0], signal.SIGKILL), 1.5, url, key, seconds=5.0)
+        metrics = httpx.get(f"{url}/metrics", timeout=5).text  # summed over workers (multiprocess mode)
+    accepted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("pulse_collector_events_accepted_total{")
+    )
+    assert accepted >= len(load.acked), "every worker's counters, the killed one's too, are summed"
     assert len(load.acked) > 500
     missing = load.acked - kafka_ids(kafka_stack, source)
     assert not missing, f"{len(missing)} acknowledged events are not in Kafka"
