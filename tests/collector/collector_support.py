@@ -120,6 +120,7 @@ def collector_server(
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
+        Path(log.name).unlink(missing_ok=True)
 
 
 def worker_pids(master: int) -> list[int]:
