@@ -1,4 +1,5 @@
--- Events and unique users over time, split by one dimension, with the dashboard's filters.
+-- Events over time, split by one dimension, with the dashboard's filters (unique users: engagement_users,
+-- kept apart because merging uniq states costs far more than summing counters).
 -- Reads the coarsest rollup (hour, 5 minutes, minute) whose grain divides interval_s and to
 -- which the range is aligned, so a 30-day panel reads hourly rows and a live panel minutes.
 -- @unit events
@@ -14,22 +15,20 @@
 -- @column time DateTime : start of the bucket
 -- @column key String : value of the `by` dimension
 -- @column events UInt64 : events
--- @column users UInt64 : unique users (uniq: exact below 65,536 per state, about 1% above)
 SELECT
     toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time,
     multiIf({by:String} = 'all', 'all', {by:String} = 'country', country, {by:String} = 'device_type', device_type,
             {by:String} = 'segment', segment, {by:String} = 'category', category, event) AS key,
-    sum(events)     AS events,
-    uniqMerge(users) AS users
+    sum(events) AS events
 FROM
 (
-    SELECT bucket, event, country, device_type, segment, category, events, users
+    SELECT bucket, event, country, device_type, segment, category, events
     FROM engagement_per_hour
     WHERE {interval_s:UInt32} % 3600 = 0
       AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0
       AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
     UNION ALL
-    SELECT bucket, event, country, device_type, segment, category, events, users
+    SELECT bucket, event, country, device_type, segment, category, events
     FROM engagement_per_5m
     WHERE {interval_s:UInt32} % 300 = 0
       AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0
@@ -37,7 +36,7 @@ FROM
                AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0)
       AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
     UNION ALL
-    SELECT bucket, event, country, device_type, segment, category, events, users
+    SELECT bucket, event, country, device_type, segment, category, events
     FROM engagement_per_minute
     WHERE NOT ({interval_s:UInt32} % 300 = 0
                AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0)

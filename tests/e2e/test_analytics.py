@@ -190,7 +190,7 @@ def test_dimensions_equal_the_truth(warehouse: Client, day: Day) -> None:
 
 
 def test_unique_users_within_the_documented_error(warehouse: Client, day: Day) -> None:
-    per_minute = q(warehouse, "engagement", **{"from": day.start, "to": day.end, "interval_s": 60, "by": "all"})
+    per_minute = q(warehouse, "engagement_users", **{"from": day.start, "to": day.end, "interval_s": 60, "by": "all"})
     measured = {row["time"].strftime("%Y-%m-%dT%H:%M:00Z"): int(row["users"]) for row in per_minute}  # type: ignore[union-attr, call-overload]
     assert measured.keys() == day.truth.unique_users_per_minute.keys()
     assert all(within_hll(measured[m], n) for m, n in day.truth.unique_users_per_minute.items())

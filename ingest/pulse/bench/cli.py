@@ -92,8 +92,15 @@ def queries(
     newest = client.command("SELECT toUnixTimestamp(max(event_time)) FROM events")
     end = datetime.fromtimestamp(int(newest) // 3600 * 3600 + 3600, UTC)  # type: ignore[arg-type]
     pid = stack.supervisor(settings).state("warehouse").pid
-    with console.status("measuring ..."):
-        figures = measure(lambda: connect(settings), end, repeat=repeat, ad_hoc_repeat=ad_hoc_repeat, pid=pid)
+    with console.status("measuring ...") as status:
+        figures = measure(
+            lambda: connect(settings),
+            end,
+            repeat=repeat,
+            ad_hoc_repeat=ad_hoc_repeat,
+            pid=pid,
+            on_timing=lambda t: status.update(f"measured {t.name}: p50 {t.p50_ms:,.1f} ms, p95 {t.p95_ms:,.1f} ms"),
+        )
     figures.loaded, figures.load_s = max(0, events - present), round(load_s, 1)
     if as_json:
         print(orjson.dumps(asdict(figures)).decode())
