@@ -147,3 +147,12 @@ def test_parquet_keeps_every_message_and_marks_the_invalid_ones(tmp_path: object
     assert rows[0]["event_time"] == datetime(2026, 11, 22, 10, 0, 0, 123000, tzinfo=UTC)
     assert rows[-1]["raw_message"] == "{broken" and rows[-1]["message_id"] is None
     assert msgspec.json.decode(good[3])["spend_micros"] == rows[3]["spend_micros"]
+
+
+def test_a_missing_optional_field_is_archived_with_the_contracts_default_as_the_loader_stores_it() -> None:
+    partial = (
+        b'{"message_id":"m1","call":"track","event":"view",'
+        b'"event_time":"2026-11-22 10:00:00.000","received_at":"2026-11-22 10:00:00.100"}'
+    )
+    rows = to_table("pulse.interactions", 0, [Message(0, 1_763_800_000_000, partial)]).to_pylist()
+    assert rows[0]["country"] == "unknown" and rows[0]["hashtags"] == [] and rows[0]["raw_message"] is None

@@ -6,7 +6,8 @@ that is not a valid enriched event is still archived (nothing accepted is lost):
 ``raw_message`` with the reason in ``error``, its event columns are null, and replay skips it.
 
 The fast path hands all messages of a range to Arrow's C++ JSON reader; only when that reader
-refuses the range (or leaves a required field empty) does each message go through msgspec.
+refuses the range (or a field is missing, whose default only the contract knows) does each message
+go through msgspec, exactly as the loader decodes it.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ SCHEMA = pa.schema([*EVENT_FIELDS, *KAFKA_FIELDS])
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS)
 #: Columns replay inserts into ``events`` (stored_at takes the insert time).
 REPLAY_COLUMNS: tuple[str, ...] = (*EVENT_COLUMNS, "kafka_topic", "kafka_partition", "kafka_offset")
-_REQUIRED = tuple(name for name in EVENT_COLUMNS if name != "sent_at")
+#: A null here means the JSON left the field out: msgspec then fills the contract's default (as the
+#: loader does), so such a range takes the slow path rather than archiving a null.
+_NOT_NULL = tuple(name for name in EVENT_COLUMNS if name != "sent_at")
 
 _JSON_SCHEMA = pa.schema(EVENT_FIELDS)
 _PARSE = pajson.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="ignore")
@@ -98,7 +101,7 @@ def _read_json(lines: Sequence[bytes]) -> pa.Table:
 
 
 def _complete(table: pa.Table, rows: int) -> bool:
-    return table.num_rows == rows and all(table.column(name).null_count == 0 for name in _REQUIRED)
+    return table.num_rows == rows and all(table.column(name).null_count == 0 for name in _NOT_NULL)
 
 
 def _events_table(messages: Sequence[Message]) -> tuple[pa.Table, list[Message], list[tuple[Message, str]]]:
