@@ -1,7 +1,7 @@
 """Archive N events, drop the warehouse, migrate, replay: every table below ``events`` is restored.
 
-The scenario gets a consistent snapshot by giving the loader and the archiver fresh consumer
-groups (both read every message in Kafka) and the archive its own prefix, on an empty database.
+The scenario gets a consistent snapshot from topics, consumer groups and an archive prefix of its
+own, on an empty database.
 Columns that record *when* a row was stored (``stored_at`` and other insert-time defaults) are
 left out of the comparison: a replay stores rows now, by design.
 """
@@ -18,6 +18,7 @@ from tiers_support import archive_lag, deliver, metric_sum, now_traffic, wait_fo
 
 from pulse.pipeline import start_pipeline, stop_pipeline
 from pulse.settings import Settings
+from pulse.stack.kafka import ensure_topics
 from pulse.stack.testing import StackHandle
 from pulse.warehouse.client import connect
 
@@ -64,12 +65,15 @@ def fresh(stack: Settings, test_stack: StackHandle) -> Iterator[Settings]:
     run = uuid.uuid4().hex[:8]
     settings = stack.model_copy(
         update={
+            # Topics of its own: the snapshot holds only this test's events, whatever ran before.
+            "kafka": stack.kafka.model_copy(update={"topic_prefix": f"replay{run}"}),
             "loader": stack.loader.model_copy(update={"group_id": f"replay-loader-{run}"}),
             "archive": stack.archive.model_copy(
                 update={"group_id": f"replay-archiver-{run}", "prefix": f"replay-{run}", "max_batch_age_ms": 1000}
             ),
         }
     )
+    ensure_topics(settings)
     reset_database(test_stack, connect(stack, use_database=False), stack.clickhouse.database)
     start_pipeline(settings)
     yield settings
@@ -106,7 +110,7 @@ def test_drop_migrate_replay_restores_every_rollup_and_a_second_replay_changes_n
         "--until",
         f"{today + timedelta(hours=2):%Y-%m-%dT%H:00}",
     )
-    env = {"PULSE_ARCHIVE__PREFIX": fresh.archive.prefix}
+    env = {"PULSE_ARCHIVE__PREFIX": fresh.archive.prefix, "PULSE_KAFKA__TOPIC_PREFIX": fresh.kafka.topic_prefix}
     first = test_stack.pulse("replay", *window, env=env, check=True)
     assert "inserted" in first.stdout
     assert fingerprint(warehouse) == before
