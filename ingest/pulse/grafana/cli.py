@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pulse.errors import PulseError
@@ -117,7 +118,7 @@ def bench_dashboards(
     for column in ("panel [query]", "p50 ms", "p95 ms"):
         table.add_column(column)
     for title, spent in sorted(by_panel.items(), key=lambda item: -pct(item[1], 95)):
-        table.add_row(title, f"{pct(spent, 50):.1f}", f"{pct(spent, 95):.1f}")
+        table.add_row(escape(title), f"{pct(spent, 50):.1f}", f"{pct(spent, 95):.1f}")
     console.print(table)
 
 

@@ -80,13 +80,15 @@ ENGAGEMENT = Row(
         ),
         PanelSpec(
             "stat",
-            "Sessions",
-            "Sessions in the range (30-minute inactivity gap), bounce rate, mean duration.",
+            "Sessions (last hour)",
+            "Sessions of the last hour (30-minute inactivity gap), bounce rate, mean duration. Raw events: the "
+            "panel keeps to one hour whatever the dashboard range.",
             Use(
                 "sessions",
                 _filters("country", "device_type"),
                 select="sessions, bounce_rate, mean_duration_s, mean_depth",
             ),
+            time_from="1h",
             unit="short",
             width=8,
             height=6,
@@ -217,18 +219,22 @@ ADVERTISING = Row(
         ),
         PanelSpec(
             "barchart",
-            "Ad funnel",
-            "Users reaching impression -> click -> conversion within an hour.",
+            "Ad funnel (last hour)",
+            "Users of the last hour reaching impression -> click -> conversion within an hour "
+            "(raw events: one hour whatever the range).",
             Use("funnel", _filters("country", "device_type"), fixed={"journey": "ads"}, select="name, users"),
+            time_from="1h",
             unit="short",
             width=8,
             height=8,
         ),
         PanelSpec(
             "barchart",
-            "Engagement funnel",
-            "Users reaching view -> like -> share within an hour.",
+            "Engagement funnel (last hour)",
+            "Users of the last hour reaching view -> like -> share within an hour "
+            "(raw events: one hour whatever the range).",
             Use("funnel", _filters("country", "device_type"), fixed={"journey": "engagement"}, select="name, users"),
+            time_from="1h",
             unit="short",
             width=8,
             height=8,
