@@ -10,10 +10,16 @@ from pulse.stack.testing import StackHandle
 from pulse.warehouse.client import connect
 
 
+#: The dashboards' own database: other modules' near-now events must not leak into their windows.
+DATABASE = "pulse_grafana"
+
+
 @pytest.fixture(scope="session")
 def migrated(warehouse_stack: Settings, test_stack: StackHandle) -> Settings:
-    test_stack.pulse("migrate", check=True)
-    return warehouse_stack
+    test_stack.pulse("migrate", env={"PULSE_CLICKHOUSE__DATABASE": DATABASE}, check=True)
+    return warehouse_stack.model_copy(
+        update={"clickhouse": warehouse_stack.clickhouse.model_copy(update={"database": DATABASE})}
+    )
 
 
 @pytest.fixture(scope="session")
