@@ -47,9 +47,14 @@ class EventProducer:
         self.buffered = 0
         self.available = True
         self._probe: asyncio.Task[None] | None = None
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
-            client_id=f"{settings.kafka.client_id}-collector",
+        self._retired: set[asyncio.Task[None]] = set()
+        self._settings = settings
+        self._producer = self._new_producer()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka.bootstrap_servers,
+            client_id=f"{self._settings.kafka.client_id}-collector",
             acks="all",
             enable_idempotence=True,
             compression_type="lz4",
@@ -105,11 +110,31 @@ class EventProducer:
             self._probe = asyncio.create_task(self._wait_for_kafka())
 
     async def _wait_for_kafka(self) -> None:
-        while not await self.ready():  # noqa: ASYNC110 - polling a remote broker, no local event to wait on
-            await asyncio.sleep(0.5)
+        while True:
+            while not await self.ready():  # noqa: ASYNC110 - polling a remote broker, no local event to wait on
+                await asyncio.sleep(0.5)
+            # A producer that lived through the outage may hold expired batches and stale idempotence
+            # state that fail every later send: resume on a fresh one.
+            fresh = self._new_producer()
+            try:
+                await asyncio.wait_for(fresh.start(), timeout=self.delivery_timeout_s)
+            except (KafkaError, TimeoutError):
+                with contextlib.suppress(Exception):
+                    await fresh.stop()
+                await asyncio.sleep(0.5)
+                continue
+            retired, self._producer = self._producer, fresh
+            task = asyncio.create_task(self._retire(retired))
+            self._retired.add(task)
+            task.add_done_callback(self._retired.discard)
+            break
         self.available = True
         metrics.KAFKA_AVAILABLE.set(1)
         log.info("kafka reachable again: accepting requests")
+
+    async def _retire(self, producer: AIOKafkaProducer) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), timeout=self.delivery_timeout_s)
 
     async def ready(self) -> bool:
         """Kafka is reachable when the cluster metadata can be refreshed."""
