@@ -29,11 +29,12 @@ test: install  ## every test, on real components the test session starts itself
 	$(BIN)/pytest
 
 lint:
-	$(BIN)/ruff check ingest tests
-	$(BIN)/ruff format --check ingest tests
+	$(BIN)/ruff check ingest grafana tests
+	$(BIN)/ruff format --check ingest grafana tests
 
 typecheck:
 	$(BIN)/mypy
+	$(BIN)/mypy --strict grafana/dashboards
 
 generate: install  ## dashboards JSON and provisioning YAML (Grafana), committed; a test fails when stale
 	$(PULSE) grafana generate

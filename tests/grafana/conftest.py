@@ -9,7 +9,6 @@ from pulse.settings import Settings
 from pulse.stack.testing import StackHandle
 from pulse.warehouse.client import connect
 
-
 #: The dashboards' own database: other modules' near-now events must not leak into their windows.
 DATABASE = "pulse_grafana"
 
