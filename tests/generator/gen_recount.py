@@ -125,7 +125,9 @@ def assert_truth_matches(data: bytes, report: TruthReport, *, unacknowledged: in
     assert report.hashtags_per_minute == {m: dict(c) for m, c in recount.hashtags.items()}
     count, bounces, duration = recount.sessions()
     assert (report.sessions.count, report.sessions.bounces, report.sessions.total_duration_ms) == (
-        count, bounces, duration,
+        count,
+        bounces,
+        duration,
     )
     assert report.sessions.session_ids == len(recount.session_ids)
     assert report.unacknowledged.events == unacknowledged

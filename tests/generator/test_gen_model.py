@@ -43,7 +43,12 @@ def generate(
 def big() -> tuple[Recount, TruthReport, list[bytes]]:
     """Ten simulated minutes at 400/s with one burst in the middle."""
     config = TrafficConfig(
-        seed=42, start=START, rate=400.0, users=30_000, posts=5_000, campaigns=4,
+        seed=42,
+        start=START,
+        rate=400.0,
+        users=30_000,
+        posts=5_000,
+        campaigns=4,
         bursts=(BurstSpec("moonwalk", start_s=240, duration_s=180, peak_share=0.4),),
     )
     return generate(config, seconds=600)

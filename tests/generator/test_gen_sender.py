@@ -99,7 +99,13 @@ def collector() -> Iterator[tuple[str, FlakyCollector]]:
 
 def config(**overrides: object) -> TrafficConfig:
     values: dict[str, object] = {
-        "seed": 21, "start": START, "rate": 500.0, "users": 3_000, "posts": 500, "campaigns": 4, "batch_size": 50,
+        "seed": 21,
+        "start": START,
+        "rate": 500.0,
+        "users": 3_000,
+        "posts": 500,
+        "campaigns": 4,
+        "batch_size": 50,
         "bursts": (BurstSpec("flaky", 2, 4),),
     }
     values.update(overrides)
@@ -111,7 +117,13 @@ async def test_retries_keep_message_ids_and_truth_counts_only_acknowledged(
 ) -> None:
     url, server = collector
     report = await send(
-        TrafficGenerator(config()), url, "test-key", events=6_000, paced=False, concurrency=4, max_attempts=4,
+        TrafficGenerator(config()),
+        url,
+        "test-key",
+        events=6_000,
+        paced=False,
+        concurrency=4,
+        max_attempts=4,
         backoff_s=0.001,
     )
     expected_auth = "Basic " + base64.b64encode(b"test-key:").decode()
@@ -163,10 +175,31 @@ def test_cli_file_mode_is_reproducible(tmp_path: Path) -> None:
     def run(name: str) -> tuple[bytes, bytes]:
         out = tmp_path / f"{name}.jsonl"
         subprocess.run(
-            [sys.executable, "-m", "pulse", "generate", "--out", str(out), "--seconds", "20", "--rate", "200",
-             "--seed", "3", "--start", "2026-11-22T20:00:00Z", "--users", "2000", "--posts", "300", "--quiet",
-             "--burst", "#CliTag:5:10"],
-            check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "pulse",
+                "generate",
+                "--out",
+                str(out),
+                "--seconds",
+                "20",
+                "--rate",
+                "200",
+                "--seed",
+                "3",
+                "--start",
+                "2026-11-22T20:00:00Z",
+                "--users",
+                "2000",
+                "--posts",
+                "300",
+                "--quiet",
+                "--burst",
+                "#CliTag:5:10",
+            ],
+            check=True,
+            capture_output=True,
         )
         return out.read_bytes(), (tmp_path / f"{name}.jsonl.truth.json").read_bytes()
 
@@ -182,9 +215,30 @@ def test_cli_sends_to_a_collector(tmp_path: Path, collector: tuple[str, FlakyCol
     server.flaky = False
     truth = tmp_path / "live.truth.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pulse", "generate", "--url", url, "--write-key", "wk", "--events", "300",
-         "--rate", "1000", "--users", "2000", "--posts", "300", "--truth", str(truth), "--quiet"],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pulse",
+            "generate",
+            "--url",
+            url,
+            "--write-key",
+            "wk",
+            "--events",
+            "300",
+            "--rate",
+            "1000",
+            "--users",
+            "2000",
+            "--posts",
+            "300",
+            "--truth",
+            str(truth),
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     report = load_truth(truth)
     assert report.events == 300 and report.unacknowledged.events == 0, result.stderr

@@ -18,7 +18,12 @@ START = datetime(2026, 11, 22, 19, 59, 30, tzinfo=UTC)
 
 def small(seed: int, **overrides: object) -> TrafficConfig:
     values: dict[str, object] = {
-        "seed": seed, "start": START, "rate": 300.0, "users": 3_000, "posts": 800, "campaigns": 5,
+        "seed": seed,
+        "start": START,
+        "rate": 300.0,
+        "users": 3_000,
+        "posts": 800,
+        "campaigns": 5,
         "bursts": (BurstSpec("testburst", 20, 40),),
     }
     values.update(overrides)

@@ -24,9 +24,7 @@ def generate(
     out: Annotated[Path | None, typer.Option(help="write newline-delimited /v1/batch bodies (JSONL) here")] = None,
     url: Annotated[str | None, typer.Option(help="send to this collector, e.g. http://127.0.0.1:8080")] = None,
     write_key: Annotated[str, typer.Option(help="Segment write key (HTTP basic auth user)")] = "",
-    truth: Annotated[
-        Path | None, typer.Option(help="ground-truth JSON (default with --out: <out>.truth.json)")
-    ] = None,
+    truth: Annotated[Path | None, typer.Option(help="ground-truth JSON (default with --out: <out>.truth.json)")] = None,
     rate: Annotated[float, typer.Option(help="events per second")] = 1000.0,
     seconds: Annotated[float | None, typer.Option(help="duration (default 60 unless --events)")] = None,
     events: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
@@ -60,12 +58,21 @@ def generate(
         first = first.replace(tzinfo=UTC)
     planned = seconds if seconds is not None else (events or 0) / rate
     try:
-        bursts = () if no_bursts else (
-            tuple(BurstSpec.parse(text) for text in burst) if burst else default_bursts(seed, planned)
+        bursts = (
+            ()
+            if no_bursts
+            else (tuple(BurstSpec.parse(text) for text in burst) if burst else default_bursts(seed, planned))
         )
         config = TrafficConfig(
-            seed=seed, start=first, rate=rate, users=users, posts=posts, campaigns=campaigns,
-            batch_size=batch_size, bursts=bursts, identify_share=identify_share,
+            seed=seed,
+            start=first,
+            rate=rate,
+            users=users,
+            posts=posts,
+            campaigns=campaigns,
+            batch_size=batch_size,
+            bursts=bursts,
+            identify_share=identify_share,
         )
     except ValueError as error:
         raise PulseError(str(error)) from error
@@ -76,8 +83,13 @@ def generate(
     gc.freeze()
     total = events if events is not None else int(planned * rate)
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} events"),
-        TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, disable=quiet,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} events"),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
     ) as bar:
         task = bar.add_task("generate", total=total, detail="")
 
@@ -95,8 +107,16 @@ def generate(
         else:
             assert url is not None
             report = asyncio.run(
-                send(generator, url, write_key, seconds=seconds, events=events, concurrency=concurrency,
-                     max_attempts=max_attempts, on_progress=show)
+                send(
+                    generator,
+                    url,
+                    write_key,
+                    seconds=seconds,
+                    events=events,
+                    concurrency=concurrency,
+                    max_attempts=max_attempts,
+                    on_progress=show,
+                )
             )
     if truth is not None:
         write_truth(report, truth)
@@ -107,8 +127,9 @@ def _summary(console: Console, report: TruthReport, truth: Path | None, seconds:
     speed = f" in {seconds:.1f}s ({report.events / seconds:,.0f} events/s)" if seconds > 0 else ""
     console.print(f"[green]{report.events:,}[/] events in {report.batches:,} batches{speed}")
     if report.unacknowledged.events:
-        console.print(f"[red]{report.unacknowledged.events:,}[/] events not acknowledged "
-                      f"{report.unacknowledged.statuses}")
+        console.print(
+            f"[red]{report.unacknowledged.events:,}[/] events not acknowledged {report.unacknowledged.statuses}"
+        )
     if truth is not None:
         console.print(f"truth: {truth}")
 

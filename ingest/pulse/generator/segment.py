@@ -104,8 +104,14 @@ def user_context(population: Population, user: int) -> str:
 
 
 def session_tail(
-    user_id: str, anonymous_id: str, user_context: str, session_id: str, *, landing_path: str | None,
-    referrer_index: int, utm_index: int,
+    user_id: str,
+    anonymous_id: str,
+    user_context: str,
+    session_id: str,
+    *,
+    landing_path: str | None,
+    referrer_index: int,
+    utm_index: int,
 ) -> str:
     """The closing part shared by every message of a session: ids and the session's ``context``
     (web sessions add ``page`` and, with ``utm_index`` >= 0, the UTM ``campaign``). It ends the
@@ -117,10 +123,7 @@ def session_tail(
         if utm_index >= 0:
             source, medium, name = UTM_CAMPAIGNS[utm_index]
             extra += f',"campaign":{json_text({"source": source, "medium": medium, "name": name})}'
-    return (
-        f'"userId":{json_text(user_id)},"anonymousId":{json_text(anonymous_id)},'
-        f'"context":{user_context}{extra}}}}}'
-    )
+    return f'"userId":{json_text(user_id)},"anonymousId":{json_text(anonymous_id)},"context":{user_context}{extra}}}}}'
 
 
 def track(event: str, message_id: str, timestamp: str, properties: str, tail: str) -> str:

@@ -193,7 +193,10 @@ async def send(
     report_progress()
     report = truth.report()
     report.delivery = Delivery(
-        mode="http", target=endpoint, requests=progress.requests, retries=progress.retries,
+        mode="http",
+        target=endpoint,
+        requests=progress.requests,
+        retries=progress.retries,
         elapsed_s=round(progress.elapsed_s, 3),
     )
     return report

@@ -141,7 +141,15 @@ class Batch:
 
 # Relative odds of each action in a session, and how each segment tilts them.
 _ACTIONS = (
-    "view", "like", "comment", "share", "save", "profile_visit", "follow", "search", "post_created",
+    "view",
+    "like",
+    "comment",
+    "share",
+    "save",
+    "profile_visit",
+    "follow",
+    "search",
+    "post_created",
     "ad_impression",
 )
 _BASE_ODDS = (50.0, 12.0, 3.0, 2.0, 3.0, 6.0, 1.5, 5.0, 1.2, 9.0)
@@ -163,12 +171,21 @@ _SURFACES = tuple(
 class _Session:
     """One visit: the user, the encoded tail of its messages, and what it is in the middle of."""
 
-    __slots__ = ("app", "last_post", "last_profile", "odds", "pending", "remaining", "sid", "started", "tail", "uid",
-                 "user")
+    __slots__ = (
+        "app",
+        "last_post",
+        "last_profile",
+        "odds",
+        "pending",
+        "remaining",
+        "sid",
+        "started",
+        "tail",
+        "uid",
+        "user",
+    )
 
-    def __init__(
-        self, sid: str, user: int, uid: str, tail: str, app: bool, remaining: int, odds: list[float]
-    ) -> None:
+    def __init__(self, sid: str, user: int, uid: str, tail: str, app: bool, remaining: int, odds: list[float]) -> None:
         self.sid = sid
         self.user = user
         self.uid = uid
@@ -230,8 +247,9 @@ class TrafficGenerator:
         self._user_draws = []
         for members in population.users_by_region:
             weights = population.activity[members] if members.size else np.ones(1)
-            self._user_draws.append(_Draws(np_rng, members if members.size else np.zeros(1, dtype=np.int64),
-                                           weights / weights.sum()))
+            self._user_draws.append(
+                _Draws(np_rng, members if members.size else np.zeros(1, dtype=np.int64), weights / weights.sum())
+            )
         self._region_cum: list[float] = []
         self._region_minute = -1
         self._identify = np_rng.random(config.users) < config.identify_share
@@ -345,9 +363,7 @@ class TrafficGenerator:
         minute = t // 60_000
         if minute != self._region_minute:
             self._region_minute = minute
-            weights = [
-                region.weight * DIURNAL[((minute + region.utc_offset_min) // 60) % 24] for region in REGIONS
-            ]
+            weights = [region.weight * DIURNAL[((minute + region.utc_offset_min) // 60) % 24] for region in REGIONS]
             self._region_cum = list(accumulate(weights))
         rand = self._rand.random
         cum = self._region_cum
@@ -377,8 +393,9 @@ class TrafficGenerator:
             referrer = min(bisect.bisect(_REFERRER_CUM, rand() * _REFERRER_CUM[-1]), len(REFERRERS) - 1)
             utm = int(rand() * len(UTM_CAMPAIGNS)) if rand() < 0.15 else -1
         uid = population.user_ids[user]
-        tail = session_tail(uid, population.anonymous_ids[user], head, sid, landing_path=landing,
-                            referrer_index=referrer, utm_index=utm)
+        tail = session_tail(
+            uid, population.anonymous_ids[user], head, sid, landing_path=landing, referrer_index=referrer, utm_index=utm
+        )
         if rand() < self.config.bounce_rate:
             remaining = 0
         else:
@@ -497,8 +514,16 @@ class TrafficGenerator:
         facts.append((t, action, s.user, s.sid, creative_index, money, hashtags, message_id))
 
     def _ad_followup(
-        self, s: _Session, t: int, kind: str, campaign_index: int, creative_index: int, timestamp: str,
-        message_id: str, messages: list[str], facts: list[Fact],
+        self,
+        s: _Session,
+        t: int,
+        kind: str,
+        campaign_index: int,
+        creative_index: int,
+        timestamp: str,
+        message_id: str,
+        messages: list[str],
+        facts: list[Fact],
     ) -> None:
         """A click queued by an impression (at the campaign's CTR), or a conversion queued by a click (CVR)."""
         campaign = self.population.campaigns[campaign_index]

@@ -228,8 +228,12 @@ class GroundTruth:
             creative = population.creatives[index]
             imp, clk, conv, spend, rev = self._ads[index]
             per_creative[creative.creative_id] = CreativeTotals(
-                campaign_id=creative.campaign_id, impressions=imp, clicks=clk, conversions=conv,
-                spend_micros=spend, revenue_micros=rev,
+                campaign_id=creative.campaign_id,
+                impressions=imp,
+                clicks=clk,
+                conversions=conv,
+                spend_micros=spend,
+                revenue_micros=rev,
             )
             campaign = per_campaign.setdefault(creative.campaign_id, AdTotals())
             campaign.impressions += imp
