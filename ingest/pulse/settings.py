@@ -124,6 +124,7 @@ class LoaderSettings(BaseModel):
     group_id: str = "pulse-warehouse-loader"
     max_batch_rows: int = 50_000
     max_batch_age_ms: int = 500
+    max_concurrent_writes: int = Field(default=4, description="partitions' batches inserted side by side")
     metrics_port: int = 9464
     dedup_window_s: int = Field(
         default=3600, description="a messageId seen on the same partition this recently is a client retry: dropped"

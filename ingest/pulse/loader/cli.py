@@ -31,7 +31,7 @@ def run(
     topics = [settings.kafka.topic(family) for family in (*WAREHOUSE_FAMILIES, Family.DEAD_LETTER)]
 
     async def main() -> None:
-        loader = Loader(settings, WarehouseSink(connect(settings)), topics)
+        loader = Loader(settings, WarehouseSink(lambda: connect(settings)), topics)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, loader.stop)

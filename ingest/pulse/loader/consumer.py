@@ -193,6 +193,7 @@ class Loader:
         max_rows = self.settings.loader.max_batch_rows
         max_age_s = self.settings.loader.max_batch_age_ms / 1000
         now = time.monotonic()
+        due: list[tuple[TopicPartition, PartitionBatch]] = []
         for tp, batch in list(self.batches.items()):
             if batch.first is None:
                 continue
@@ -200,7 +201,19 @@ class Loader:
                 continue
             if not only_ready and batch.rebuild and batch.last < (batch.must_end_at or 0):
                 continue  # an incomplete rebuild must not be cut short: leave it uncommitted
-            await self._write(tp, batch)
+            due.append((tp, batch))
+        await self._write_all(due)
+
+    async def _write_all(self, due: list[tuple[TopicPartition, PartitionBatch]]) -> None:
+        """Write different partitions' batches side by side: each insert carries its own token and
+        commit, and a warehouse insert costs mostly fixed time (the views below ``events``)."""
+        limit = asyncio.Semaphore(self.settings.loader.max_concurrent_writes)
+
+        async def write(tp: TopicPartition, batch: PartitionBatch) -> None:
+            async with limit:
+                await self._write(tp, batch)
+
+        await asyncio.gather(*(write(tp, batch) for tp, batch in due))
 
     async def _write(self, tp: TopicPartition, batch: PartitionBatch) -> None:
         """Write one batch, retrying until the warehouse takes it, then commit its offsets.

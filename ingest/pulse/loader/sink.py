@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -44,8 +46,17 @@ class Intent:
 class WarehouseSink:
     """Blocking writes through clickhouse-connect; the loader calls them from a worker thread."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    def __init__(self, connect: Callable[[], Client]) -> None:
+        self._connect = connect
+        self._local = threading.local()
+
+    @property
+    def client(self) -> Client:
+        """This thread's client: a clickhouse-connect client runs one query at a time."""
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._connect()
+        return client
 
     def planned_ranges(self, topic: str, committed: dict[int, int]) -> dict[int, list[Intent]]:
         """Ranges planned at or after each partition's committed offset, in offset order.
