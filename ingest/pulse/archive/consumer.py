@@ -33,6 +33,7 @@ from pulse.archive.layout import ArchiveObject, hour_of
 from pulse.archive.parquet import Message, to_parquet, to_table
 from pulse.archive.store import ArchiveStore
 from pulse.health import Health
+from pulse.resilience import report_lag_forever, retry_forever
 from pulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -138,24 +139,22 @@ class Archiver:
 
     async def _retrying(self, operation: str, call: Callable[..., T], *args: object) -> T:
         """Run a blocking S3 call until it succeeds: backoff, metrics, health, never give up."""
-        attempt = 0
-        while True:
-            try:
-                result = await asyncio.to_thread(call, *args)
-            except Exception as error:
-                metrics.ERRORS.labels(operation).inc()
-                self.health.failing("s3", f"{operation}: {error}")
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                attempt += 1
-                log.warning(
-                    "s3 request failed, retrying",
-                    extra={"operation": operation, "error": str(error)[:300], "delay_s": delay},
-                )
-                self.health.beat()
-                await asyncio.sleep(delay)
-                continue
-            self.health.recovered("s3")
-            return result
+
+        def failed(error: Exception, delay: float) -> None:
+            metrics.ERRORS.labels(operation).inc()
+            self.health.failing("s3", f"{operation}: {error}")
+            log.warning(
+                "s3 request failed, retrying",
+                extra={"operation": operation, "error": str(error)[:300], "delay_s": delay},
+            )
+            self.health.beat()
+
+        return await retry_forever(
+            lambda: asyncio.to_thread(call, *args),
+            delays=RETRY_DELAYS_S,
+            on_error=failed,
+            on_success=lambda: self.health.recovered("s3"),
+        )
 
     async def recover(self, assigned: list[TopicPartition]) -> None:
         """Re-plan the ranges recorded as intents since each partition's committed offset."""
@@ -276,15 +275,4 @@ class Archiver:
 
     async def _report_lag_forever(self) -> None:
         """Lag from the brokers' end offsets, so it keeps growing while the loop waits on S3."""
-        while True:
-            await asyncio.sleep(1.0)
-            partitions = [tp for tp in self.consumer.assignment() if tp in self.next_offset]
-            if not partitions:
-                continue
-            try:
-                ends = await self.consumer.end_offsets(partitions)
-            except KafkaError:
-                continue
-            for tp, end in ends.items():
-                if tp in self.next_offset:
-                    metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - self.next_offset[tp]))
+        await report_lag_forever(self.consumer, lambda: self.next_offset, metrics.LAG)

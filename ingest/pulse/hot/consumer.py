@@ -27,6 +27,7 @@ from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import Keys
 from pulse.hot.windows import refresh
 from pulse.hot.writer import APPLIED, HotWriter
+from pulse.resilience import report_lag_forever, retry_forever
 from pulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,21 +89,16 @@ class HotUpdater:
 
     async def _redis(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         """Retry a Redis call with backoff until it succeeds: an outage only grows lag."""
-        attempt = 0
-        while True:
-            try:
-                result = await call()
-            except Exception as error:
-                metrics.ERRORS.labels(operation).inc()
-                self.health.failing("redis", f"{operation}: {error}")
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                attempt += 1
-                log.warning("redis failed, retrying", extra={"operation": operation, "error": str(error)[:300]})
-                self.health.beat()
-                await asyncio.sleep(delay)
-                continue
-            self.health.recovered("redis")
-            return result
+
+        def failed(error: Exception, delay: float) -> None:
+            metrics.ERRORS.labels(operation).inc()
+            self.health.failing("redis", f"{operation}: {error}")
+            log.warning("redis failed, retrying", extra={"operation": operation, "error": str(error)[:300]})
+            self.health.beat()
+
+        return await retry_forever(
+            call, delays=RETRY_DELAYS_S, on_error=failed, on_success=lambda: self.health.recovered("redis")
+        )
 
     async def start_partitions(self, partitions: list[TopicPartition]) -> None:
         """Read each partition's marker and resume right after it (or at the commit, if later)."""
@@ -208,15 +204,4 @@ class HotUpdater:
                 log.warning("window refresh failed", extra={"error": str(error)[:300]})
 
     async def _report_lag_forever(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            partitions = [tp for tp in self.consumer.assignment() if tp in self.applied]
-            if not partitions:
-                continue
-            try:
-                ends = await self.consumer.end_offsets(partitions)
-            except KafkaError:
-                continue
-            for tp, end in ends.items():
-                if tp in self.applied:
-                    metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - self.applied[tp] - 1))
+        await report_lag_forever(self.consumer, lambda: {tp: a + 1 for tp, a in self.applied.items()}, metrics.LAG)

@@ -22,6 +22,7 @@ from pulse.loader import metrics
 from pulse.loader.batching import PartitionBatch
 from pulse.loader.dedup import RecentIds
 from pulse.loader.sink import Intent, WarehouseSink
+from pulse.resilience import retry_forever
 from pulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,21 +92,19 @@ class Loader:
         for tp in assigned:
             self.batches.pop(tp, None)
             committed.setdefault(tp.topic, {})[tp.partition] = await self.consumer.committed(tp) or 0
-        attempt = 0
-        while True:
-            try:
-                planned = {
-                    topic: await asyncio.to_thread(self.sink.planned_ranges, topic, offsets)
-                    for topic, offsets in committed.items()
-                }
-                recent = {tp: await asyncio.to_thread(self._recent_ids, tp) for tp in assigned}
-                break
-            except Exception as error:
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                attempt += 1
-                metrics.WRITE_ERRORS.labels("recovery").inc()
-                log.warning("cannot read planned ranges, retrying", extra={"error": str(error)[:500], "delay_s": delay})
-                await asyncio.sleep(delay)
+
+        async def read_plans() -> tuple[dict[str, dict[int, list[Intent]]], dict[TopicPartition, RecentIds]]:
+            plans = {
+                topic: await asyncio.to_thread(self.sink.planned_ranges, topic, offsets)
+                for topic, offsets in committed.items()
+            }
+            return plans, {tp: await asyncio.to_thread(self._recent_ids, tp) for tp in assigned}
+
+        def failed(error: Exception, delay: float) -> None:
+            metrics.WRITE_ERRORS.labels("recovery").inc()
+            log.warning("cannot read planned ranges, retrying", extra={"error": str(error)[:500], "delay_s": delay})
+
+        planned, recent = await retry_forever(read_plans, delays=RETRY_DELAYS_S, on_error=failed)
         still_assigned = self.consumer.assignment()
         for tp in assigned:
             if tp not in still_assigned:
@@ -222,18 +221,15 @@ class Loader:
         outage only grows lag; it never drops data.
         """
         kind = "rebuild" if batch.rebuild else "new"
-        attempt = 0
-        while True:
-            started = time.perf_counter()
-            try:
-                offsets = await asyncio.to_thread(self.sink.write, batch)
-                break
-            except Exception as error:
-                metrics.WRITE_ERRORS.labels(tp.topic).inc()
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                attempt += 1
-                log.warning("warehouse write failed, retrying", extra={"error": str(error)[:500], "delay_s": delay})
-                await asyncio.sleep(delay)
+
+        def failed(error: Exception, delay: float) -> None:
+            metrics.WRITE_ERRORS.labels(tp.topic).inc()
+            log.warning("warehouse write failed, retrying", extra={"error": str(error)[:500], "delay_s": delay})
+
+        started = time.perf_counter()
+        offsets = await retry_forever(
+            lambda: asyncio.to_thread(self.sink.write, batch), delays=RETRY_DELAYS_S, on_error=failed
+        )
         metrics.INSERT_SECONDS.observe(time.perf_counter() - started)
         try:
             await self.consumer.commit({tp: offsets.last + 1})

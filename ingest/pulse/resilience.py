@@ -1,0 +1,67 @@
+"""What every Kafka consumer of Pulse does the same way when a sink fails or falls behind.
+
+The loader, the hot layer and the archiver never drop data on an outage: they retry until the
+sink answers (messages stay uncommitted in Kafka meanwhile), and they report lag from the
+brokers' end offsets so it keeps growing, visibly, while they wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from prometheus_client import Gauge
+
+T = TypeVar("T")
+
+
+async def retry_forever(
+    call: Callable[[], Awaitable[T]],
+    *,
+    delays: Sequence[float],
+    on_error: Callable[[Exception, float], None],
+    on_success: Callable[[], None] | None = None,
+) -> T:
+    """Await ``call()`` until it succeeds, sleeping ``delays[n]`` (the last one repeats) between tries.
+
+    ``on_error(error, delay)`` records each failure (metrics, health, log) before the sleep.
+    """
+    attempt = 0
+    while True:
+        try:
+            result = await call()
+        except Exception as error:
+            delay = delays[min(attempt, len(delays) - 1)]
+            attempt += 1
+            on_error(error, delay)
+            await asyncio.sleep(delay)
+            continue
+        if on_success is not None:
+            on_success()
+        return result
+
+
+async def report_lag_forever(
+    consumer: AIOKafkaConsumer,
+    next_offsets: Callable[[], Mapping[TopicPartition, int]],
+    gauge: Gauge,
+    interval_s: float = 1.0,
+) -> None:
+    """Set ``gauge{topic, partition}`` to end offset minus the next offset still to be done, every second."""
+    while True:
+        await asyncio.sleep(interval_s)
+        done = next_offsets()
+        partitions = [tp for tp in consumer.assignment() if tp in done]
+        if not partitions:
+            continue
+        try:
+            ends = await consumer.end_offsets(partitions)
+        except KafkaError:
+            continue
+        done = next_offsets()
+        for tp, end in ends.items():
+            if tp in done:
+                gauge.labels(tp.topic, str(tp.partition)).set(max(0, end - done[tp]))
