@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK = "127.0.0.1"
+
+
+def _blank_is_none(value: Any) -> Any:
+    """Deployments set every key and leave unused files empty (``PULSE_REDIS__SSL_CA_CERTS=""``): that means none."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+#: A PEM file (CA bundle, certificate or key); unset or empty means none. pulse.tls checks it exists.
+OptionalFile = Annotated[Path | None, BeforeValidator(_blank_is_none)]
 
 
 class StackSettings(BaseModel):
@@ -52,6 +62,13 @@ class KafkaSettings(BaseModel):
     partitions: int = Field(default=4, description="partitions per topic created by the stack")
     topic_prefix: str = "pulse"
     client_id: str = "pulse"
+    security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
+        default="PLAINTEXT", description="SSL: every Kafka client (producer, consumers, admin) speaks TLS"
+    )
+    ssl_cafile: OptionalFile = Field(default=None, description="CA bundle the broker certificates must chain to")
+    ssl_certfile: OptionalFile = Field(default=None, description="client certificate (mutual TLS, e.g. a KafkaUser)")
+    ssl_keyfile: OptionalFile = Field(default=None, description="key of ssl_certfile")
+    ssl_check_hostname: bool = Field(default=True, description="the broker certificate must name the host dialled")
 
     @property
     def port(self) -> int:
@@ -68,6 +85,12 @@ class ClickHouseSettings(BaseModel):
     database: str = "pulse"
     username: str = "default"
     password: str = ""
+    ca_cert: OptionalFile = Field(default=None, description="CA bundle for an https:// URL (default: system CAs)")
+    verify: bool = Field(default=True, description="verify the server certificate (false only for throwaway tests)")
+    client_cert: OptionalFile = Field(
+        default=None, description="client certificate (mutual TLS); with a password both are checked"
+    )
+    client_cert_key: OptionalFile = Field(default=None, description="key of client_cert")
     embedded_path: Path | None = Field(
         default=None, description="chDB data folder served by `pulse warehouse serve` (default: home/data/chdb)"
     )
@@ -78,7 +101,10 @@ class ClickHouseSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
-    url: str = f"redis://{LOOPBACK}:6379/0"
+    url: str = Field(default=f"redis://{LOOPBACK}:6379/0", description="rediss://... for TLS")
+    ssl_ca_certs: OptionalFile = Field(default=None, description="CA bundle for a rediss:// URL (default: system CAs)")
+    ssl_certfile: OptionalFile = Field(default=None, description="client certificate (Redis tls-auth-clients)")
+    ssl_keyfile: OptionalFile = Field(default=None, description="key of ssl_certfile")
 
     @property
     def port(self) -> int:
@@ -93,6 +119,7 @@ class S3Settings(BaseModel):
     secret_access_key: str = "pulse-secret"  # noqa: S105 - the local stack's own S3 server only
     sse: str | None = Field(default=None, description="AES256 or aws:kms")
     sse_kms_key_id: str | None = None
+    ca_bundle: OptionalFile = Field(default=None, description="CA bundle for an https endpoint (default: system CAs)")
 
     @property
     def port(self) -> int:
@@ -116,6 +143,8 @@ class CollectorSettings(BaseModel):
     delivery_timeout_s: float = Field(default=5.0, description="Kafka ack wait before a request gets 503")
     max_buffered_events: int = Field(default=50_000, description="unacknowledged events per worker before 503")
     retry_after_s: int = 5
+    tls_certfile: OptionalFile = Field(default=None, description="serve HTTPS with this certificate chain")
+    tls_keyfile: OptionalFile = Field(default=None, description="key of tls_certfile")
 
 
 class LoaderSettings(BaseModel):

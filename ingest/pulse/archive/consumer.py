@@ -35,6 +35,7 @@ from pulse.archive.store import ArchiveStore
 from pulse.health import Health
 from pulse.resilience import report_lag_forever, retry_forever
 from pulse.settings import Settings
+from pulse.tls import kafka_options
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,7 +115,7 @@ class Archiver:
         self.recovering: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **kafka_options(settings.kafka),
             group_id=settings.archive.group_id,
             client_id=f"{settings.kafka.client_id}-archiver",
             enable_auto_commit=False,

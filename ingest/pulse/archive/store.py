@@ -10,6 +10,7 @@ from botocore.config import Config
 
 from pulse.archive.layout import ArchiveObject, intent_key, intent_prefix, parse_intent, parse_key
 from pulse.settings import Settings
+from pulse.tls import s3_verify
 
 
 def s3_client(settings: Settings) -> Any:
@@ -18,6 +19,7 @@ def s3_client(settings: Settings) -> Any:
     return boto3.client(
         "s3",
         endpoint_url=s3.endpoint_url or None,  # empty means AWS S3
+        verify=s3_verify(s3),
         region_name=s3.region,
         aws_access_key_id=s3.access_key_id,
         aws_secret_access_key=s3.secret_access_key,

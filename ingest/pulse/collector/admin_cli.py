@@ -16,6 +16,7 @@ from rich.table import Table
 
 from pulse.errors import PulseError
 from pulse.settings import get_settings
+from pulse.tls import async_redis
 
 keys_app = typer.Typer(help="Write keys per source (stored hashed in Redis).", no_args_is_help=True)
 dims_app = typer.Typer(help="User and content context used to enrich events.", no_args_is_help=True)
@@ -25,7 +26,7 @@ T = TypeVar("T")
 
 def _with_redis(work: Callable[[Redis], Awaitable[T]]) -> T:
     async def run() -> T:
-        redis = Redis.from_url(get_settings().redis.url, socket_connect_timeout=3.0)
+        redis = async_redis(get_settings().redis, socket_connect_timeout=3.0)
         try:
             return await work(redis)
         except RedisError as error:

@@ -36,6 +36,7 @@ from pulse.collector.producer import EventProducer, ProduceError, Record
 from pulse.events import FAMILY_OF, EnrichedEvent, EventName, Family, encode_event
 from pulse.segment import decode_message, decode_raw_batch
 from pulse.settings import Settings
+from pulse.tls import async_redis
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +319,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def create_app(settings: Settings, producer: EventProducer | None = None, redis: Redis | None = None) -> Starlette:
     """The ASGI app; the producer starts with the app and stops (flushing) with it."""
-    redis = redis or Redis.from_url(settings.redis.url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    redis = redis or async_redis(settings.redis, socket_timeout=1.0, socket_connect_timeout=1.0)
     collector = Collector(settings, producer or EventProducer(settings), redis)
     document = orjson.dumps(openapi_document())
 

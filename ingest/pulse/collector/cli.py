@@ -11,6 +11,7 @@ import uvicorn
 
 from pulse.logs import configure_logging
 from pulse.settings import get_settings
+from pulse.tls import uvicorn_ssl_options
 
 app = typer.Typer(help="The Segment-compatible event collector.", no_args_is_help=True)
 
@@ -32,6 +33,7 @@ def serve(
     """Serve /v1/* until SIGTERM; in-flight requests are drained before exit."""
     settings = get_settings()
     configure_logging(settings.log_level, service="collector")
+    https = uvicorn_ssl_options(settings.collector)  # checked before forking workers: a bad path fails once, clearly
     count = settings.collector.workers if workers is None else workers
     count = count or os.cpu_count() or 1
     metrics_dir = None
@@ -49,6 +51,7 @@ def serve(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=30,
+            **https,
         )
     finally:
         if metrics_dir is not None:

@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 
 from pulse.collector import metrics
 from pulse.settings import Settings
+from pulse.tls import kafka_options
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class EventProducer:
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka.bootstrap_servers,
+            **kafka_options(self._settings.kafka),
             client_id=f"{self._settings.kafka.client_id}-collector",
             acks="all",
             enable_idempotence=True,

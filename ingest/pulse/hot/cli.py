@@ -19,10 +19,9 @@ def run(
     metrics_port: int = typer.Option(None, help="/metrics and /healthz port (default: settings.hot.metrics_port)"),
 ) -> None:
     """Count the enriched topics into Redis until SIGTERM/SIGINT, then apply what is pending."""
-    from redis.asyncio import Redis
-
     from pulse.health import Health, serve
     from pulse.hot.consumer import HotUpdater
+    from pulse.tls import async_redis
 
     settings = get_settings()
     configure_logging(settings.log_level, service="hot")
@@ -31,7 +30,7 @@ def run(
     topics = [settings.kafka.topic(family) for family in WAREHOUSE_FAMILIES]
 
     async def main() -> None:
-        redis = Redis.from_url(settings.redis.url)
+        redis = async_redis(settings.redis)
         updater = HotUpdater(settings, redis, topics, health)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

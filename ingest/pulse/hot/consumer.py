@@ -29,6 +29,7 @@ from pulse.hot.windows import refresh
 from pulse.hot.writer import APPLIED, HotWriter
 from pulse.resilience import report_lag_forever, retry_forever
 from pulse.settings import Settings
+from pulse.tls import kafka_options
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,7 +76,7 @@ class HotUpdater:
         self.applied: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **kafka_options(settings.kafka),
             group_id=settings.hot.group_id,
             client_id=f"{settings.kafka.client_id}-hot",
             enable_auto_commit=False,

@@ -24,6 +24,7 @@ from pulse.loader.dedup import RecentIds
 from pulse.loader.sink import Intent, WarehouseSink
 from pulse.resilience import retry_forever
 from pulse.settings import Settings
+from pulse.tls import kafka_options
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class Loader:
         self.rejected_topic = settings.kafka.topic(Family.DEAD_LETTER)
         self._stopping = asyncio.Event()
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **kafka_options(settings.kafka),
             group_id=settings.loader.group_id,
             client_id=f"{settings.kafka.client_id}-loader",
             enable_auto_commit=False,

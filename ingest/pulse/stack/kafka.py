@@ -24,6 +24,7 @@ from pulse.settings import Settings
 from pulse.stack import maven, tools
 from pulse.stack.process import ServiceSpec
 from pulse.stack.service import Service
+from pulse.tls import kafka_options
 
 NAME = "kafka"
 LOG4J = "2.24.3"
@@ -157,7 +158,7 @@ def spec(settings: Settings) -> ServiceSpec:
 
 def _admin(settings: Settings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **kafka_options(settings.kafka),
         client_id=f"{settings.kafka.client_id}-stack",
         request_timeout_ms=5000,
     )

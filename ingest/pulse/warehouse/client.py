@@ -16,6 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from pulse.errors import PulseError
 from pulse.settings import Settings
+from pulse.tls import clickhouse_options
 
 
 def connect(settings: Settings, *, use_database: bool = True, **client_options: Any) -> Client:
@@ -44,6 +45,7 @@ def connect(settings: Settings, *, use_database: bool = True, **client_options: 
             password=ch.password,
             database=database,
             proxy_path=parts.path.strip("/"),
+            **clickhouse_options(ch, parts.scheme),
             **client_options,
         )
     except PulseError:
