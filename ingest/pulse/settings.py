@@ -185,6 +185,9 @@ class ArchiveSettings(BaseModel):
     max_batch_rows: int = 100_000
     max_batch_bytes: int = 64 * 1024 * 1024
     max_batch_age_ms: int = 10_000
+    max_concurrent_writes: int = Field(
+        default=2, description="ranges of different partitions encoded and uploaded at once (Arrow uses the cores)"
+    )
     clickhouse_s3_endpoint: str | None = Field(
         default=None, description="S3 endpoint as ClickHouse reaches it (default: settings.s3.endpoint_url)"
     )
