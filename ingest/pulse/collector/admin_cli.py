@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import typer
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
@@ -24,17 +27,51 @@ dims_app = typer.Typer(help="User and content context used to enrich events.", n
 T = TypeVar("T")
 
 
-def _with_redis(work: Callable[[Redis], Awaitable[T]]) -> T:
+def _redacted(url: str) -> str:
+    """The URL without its password: deployments put it there (``rediss://:$(PULSE_REDIS_PASSWORD)@…``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{parts.hostname}:{parts.port}"))
+
+
+def _with_redis(work: Callable[[Redis], Awaitable[T]], *, wait_s: float = 0.0) -> T:
+    """Run ``work`` on a Redis client; with ``wait_s``, connection failures are retried that long."""
+
     async def run() -> T:
+        deadline = time.monotonic() + wait_s
         redis = async_redis(get_settings().redis, socket_connect_timeout=3.0)
         try:
-            return await work(redis)
+            while True:
+                try:
+                    return await work(redis)
+                except RedisConnectionError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    await asyncio.sleep(1.0)
         except RedisError as error:
-            raise PulseError(f"Redis at {get_settings().redis.url} failed: {error}") from error
+            raise PulseError(f"Redis at {_redacted(get_settings().redis.url)} failed: {error}") from error
         finally:
             await redis.aclose()
 
     return asyncio.run(run())
+
+
+def read_key_files(path: Path) -> list[tuple[str, str]]:
+    """(source, write key) pairs from a folder (one file per source, e.g. a mounted Secret) or a
+    ``source=key`` lines file. Hidden entries (a Secret volume's ``..data`` links) are skipped."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if not p.name.startswith(".") and p.is_file())
+        return [(p.name, p.read_text().strip()) for p in files]
+    pairs = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        source, sep, key = line.partition("=")
+        if not sep:
+            raise PulseError(f"{path}:{number}: expected source=key")
+        pairs.append((source.strip(), key.strip()))
+    return pairs
 
 
 @keys_app.command("create")
@@ -51,6 +88,37 @@ def create(
         raise PulseError(str(error)) from error
     print(key)
     Console(stderr=True).print(f"created a write key for source [bold]{record.source}[/] (hash {record.key_hash[:12]})")
+
+
+@keys_app.command("import")
+def import_keys(
+    path: Path = typer.Argument(  # noqa: B008
+        ..., exists=True, help="folder with one file per source (name: source, content: its key), or source=key lines"
+    ),
+    rate: int = typer.Option(0, help="events/s allowed for new keys (0: the collector's default)"),
+    wait_s: float = typer.Option(0.0, "--wait-s", help="keep retrying this long while Redis is unreachable"),
+) -> None:
+    """Store write keys chosen elsewhere (a deployment's Secret), idempotently: run it on every deploy.
+
+    Keys already stored are left as they are (a revoked key stays revoked); only their hashes are stored.
+    """
+    from pulse.collector.keys import KeyStore, WriteKey
+
+    pairs = read_key_files(path)
+    if not pairs:
+        raise PulseError(f"{path}: no keys in it")
+
+    async def ensure_all(redis: Redis) -> list[tuple[WriteKey, bool]]:
+        store = KeyStore(redis)
+        return [await store.ensure(source, key, rate_limit_events_per_s=rate) for source, key in pairs]
+
+    try:
+        results = _with_redis(ensure_all, wait_s=wait_s)
+    except ValueError as error:
+        raise PulseError(str(error)) from error
+    for record, created in results:
+        state = "created" if created else ("kept, revoked" if not record.active else "kept")
+        print(f"{state} {record.source} {record.key_hash[:12]}")
 
 
 @keys_app.command("list")

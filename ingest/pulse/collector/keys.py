@@ -48,6 +48,24 @@ def hash_key(write_key: str) -> str:
     return hashlib.sha256(write_key.encode()).hexdigest()
 
 
+#: Imported keys are chosen by people: refuse ones short enough to guess.
+MIN_IMPORTED_KEY_LENGTH = 16
+
+
+def _check_source(source: str) -> None:
+    if not source or len(source) > 64 or not source.replace("-", "").replace("_", "").isalnum():
+        raise ValueError("source must be 1-64 letters, digits, '-' or '_'")
+
+
+def _record(source: str, write_key: str, rate_limit_events_per_s: int) -> WriteKey:
+    return WriteKey(
+        source=source,
+        key_hash=hash_key(write_key),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        rate_limit_events_per_s=rate_limit_events_per_s,
+    )
+
+
 class KeyStore:
     def __init__(self, redis: Redis, *, cache_ttl_s: float = 10.0, cache_size: int = 10_000) -> None:
         self.redis = redis
@@ -57,17 +75,29 @@ class KeyStore:
 
     async def create(self, source: str, *, rate_limit_events_per_s: int = 0) -> tuple[str, WriteKey]:
         """A new random key for ``source``: returns the key text (shown once) and its record."""
-        if not source or len(source) > 64 or not source.replace("-", "").replace("_", "").isalnum():
-            raise ValueError("source must be 1-64 letters, digits, '-' or '_'")
+        _check_source(source)
         write_key = KEY_PREFIX + secrets.token_urlsafe(24)
-        record = WriteKey(
-            source=source,
-            key_hash=hash_key(write_key),
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            rate_limit_events_per_s=rate_limit_events_per_s,
-        )
+        record = _record(source, write_key, rate_limit_events_per_s)
         await self.redis.hset(INDEX, record.key_hash, _encode(record))
         return write_key, record
+
+    async def ensure(self, source: str, write_key: str, *, rate_limit_events_per_s: int = 0) -> tuple[WriteKey, bool]:
+        """Store a key chosen elsewhere (a deployment's Secret) unless it is already stored: (record, created).
+
+        Idempotent and safe when several pods run it at once (HSETNX). An existing record is never
+        changed: a revoked key stays revoked, and a key already granted to another source is an error.
+        """
+        _check_source(source)
+        if len(write_key) < MIN_IMPORTED_KEY_LENGTH or any(c.isspace() for c in write_key):
+            raise ValueError(f"{source}: a write key needs {MIN_IMPORTED_KEY_LENGTH}+ characters and no spaces")
+        record = _record(source, write_key, rate_limit_events_per_s)
+        if await self.redis.hsetnx(INDEX, record.key_hash, _encode(record)):
+            return record, True
+        raw = await self.redis.hget(INDEX, record.key_hash)
+        existing = _decode(raw) if raw else record
+        if existing.source != source:
+            raise ValueError(f"{source}: this key is already the key of source {existing.source!r}")
+        return existing, False
 
     async def all(self) -> list[WriteKey]:
         values = await self.redis.hvals(INDEX)
