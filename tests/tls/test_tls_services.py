@@ -1,4 +1,5 @@
-"""Pulse's clients on real servers that only speak TLS: Redis (mutual TLS), Kafka (SSL listener, mutual TLS).
+"""Pulse's clients on real servers that only speak TLS: Redis (mutual TLS), Kafka (SSL listener, mutual TLS),
+and the warehouse bridge and s3proxy behind a TLS front.
 
 Each client is built the way the services build it (pulse.tls from the one Settings object); a
 server that requires client certificates proves the certificate is sent, and a wrong CA must fail
@@ -13,14 +14,18 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
+from botocore.exceptions import SSLError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from pulse.archive.store import s3_client
 from pulse.errors import PulseError
 from pulse.events import Family
 from pulse.settings import Settings
 from pulse.tls import async_redis, kafka_options
+from pulse.warehouse.client import connect
 
 from .pki import Pki
+from .servers import TlsFront
 
 
 async def test_redis_client_speaks_mutual_tls(tls_redis_settings: Settings) -> None:
@@ -102,3 +107,41 @@ def test_plaintext_kafka_with_tls_files_is_refused(tls_settings: Settings) -> No
     plaintext = tls_settings.kafka.model_copy(update={"security_protocol": "PLAINTEXT"})
     with pytest.raises(PulseError, match="PULSE_KAFKA__SSL_CAFILE"):
         kafka_options(plaintext)
+
+
+# ------------------------------------------------------------- ClickHouse and S3 through a TLS front
+def _through_front(settings: Settings, front: TlsFront, pki: Pki, **clickhouse: object) -> Settings:
+    ch = settings.clickhouse.model_copy(
+        update={"url": f"https://127.0.0.1:{front.port}", "ca_cert": pki.ca, "client_cert": pki.client_cert,
+                "client_cert_key": pki.client_key, **clickhouse}
+    )  # fmt: skip
+    return settings.model_copy(update={"clickhouse": ch})
+
+
+def test_warehouse_client_over_https_with_a_client_certificate(warehouse_stack: Settings, pki: Pki) -> None:
+    """pulse.warehouse.client.connect to the real chDB bridge behind TLS that requires a client certificate."""
+    front = TlsFront(pki, ("127.0.0.1", warehouse_stack.clickhouse.port), require_client_cert=True)
+    try:
+        client = connect(_through_front(warehouse_stack, front, pki), use_database=False)
+        assert client.query("SELECT 40 + 2").result_rows == [(42,)]
+        assert "pulse-client" in front.client_subjects
+        started = time.monotonic()
+        with pytest.raises(PulseError, match="CERTIFICATE_VERIFY_FAILED"):
+            connect(_through_front(warehouse_stack, front, pki, ca_cert=pki.wrong_ca), use_database=False)
+        assert time.monotonic() - started < 30
+    finally:
+        front.close()
+
+
+def test_archive_s3_client_over_https_with_the_configured_ca(s3_stack: Settings, pki: Pki) -> None:
+    """boto3 (the archiver's client) verifies an https endpoint with settings.s3.ca_bundle."""
+    front = TlsFront(pki, ("127.0.0.1", s3_stack.s3.port))
+    try:
+        s3 = s3_stack.s3.model_copy(update={"endpoint_url": f"https://127.0.0.1:{front.port}", "ca_bundle": pki.ca})
+        client = s3_client(s3_stack.model_copy(update={"s3": s3}))
+        client.head_bucket(Bucket=s3.bucket)
+        wrong = s3_stack.model_copy(update={"s3": s3.model_copy(update={"ca_bundle": pki.wrong_ca})})
+        with pytest.raises(SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+            s3_client(wrong).head_bucket(Bucket=s3.bucket)
+    finally:
+        front.close()
