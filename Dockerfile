@@ -36,12 +36,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     PULSE_STACK__HOME=/tmp/pulse \
     PULSE_COLLECTOR__HOST=0.0.0.0 \
+    PULSE_STACK__HOST=0.0.0.0 \
     HEALTHCHECK_URL=http://127.0.0.1:8080/healthz
 WORKDIR /app
 USER ${PULSE_UID}:${PULSE_UID}
 EXPOSE 8080 9464
-# The collector answers /healthz; consumers set HEALTHCHECK_URL to their /metrics port.
+# The collector answers /healthz; consumers set HEALTHCHECK_URL to their /metrics port. With the collector on
+# HTTPS (PULSE_COLLECTOR__TLS_CERTFILE) set HEALTHCHECK_URL=https://127.0.0.1:8080/healthz: this loopback
+# liveness check does not verify the certificate (clients do; see docs/deployment.md "TLS").
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=2)"]
+  CMD ["python", "-c", "import os, ssl, urllib.request; urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=2, context=ssl._create_unverified_context())"]
 ENTRYPOINT ["pulse"]
 CMD ["--help"]

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from .tools import COMPOSE_FILE, REPO, Manifest, Tools, named
+from .tools import COMPOSE_FILE, REPO, Manifest, Tools, migrate_job, named
 
 PULSE_SERVICES = {
     "collector": "pulse-collector",
@@ -52,7 +52,7 @@ def test_compose_uses_the_same_pulse_keys_as_the_chart(compose: dict[str, Any], 
         only_chart, only_compose = sorted(chart_keys - compose_keys), sorted(compose_keys - chart_keys)
         assert compose_keys == chart_keys, f"{service}: only in chart {only_chart}, only in compose {only_compose}"
     migrate_keys = pulse_keys(compose["services"]["migrate"]["environment"])
-    job = next(d for d in default_docs if d["kind"] == "Job")["spec"]["template"]["spec"]["containers"][0]
+    job = migrate_job(default_docs)["spec"]["template"]["spec"]["containers"][0]
     assert migrate_keys == {e["name"] for e in job["env"]}
 
 

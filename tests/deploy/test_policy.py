@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from .conftest import SENTINEL_PASSWORD, SENTINEL_SETS
-from .tools import CHART, Helm, Manifest, by_kind, named, workload_pod_spec
+from .tools import CHART, Helm, Manifest, by_kind, migrate_job, named, workload_pod_spec
 
 PULSE_SERVICES = ("pulse-collector", "pulse-loader", "pulse-hot-layer", "pulse-archiver")
 
@@ -180,12 +180,12 @@ def test_consumers_probe_their_metrics_port(rendered: list[Manifest]) -> None:
 
 
 def test_migrations_run_as_a_hook_before_upgrades(helm: Helm, default_docs: list[Manifest]) -> None:
-    job = by_kind(default_docs, "Job")[0]
+    job = migrate_job(default_docs)
     assert job["spec"]["template"]["spec"]["containers"][0]["args"][0] == "migrate"
     # In-chart ClickHouse only exists after the first install; upgrades always migrate first.
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
     external = helm.template(sets=["clickhouse.deploy=false", "clickhouse.external.url=https://ch.example:8443"])
-    job = by_kind(external, "Job")[0]
+    job = migrate_job(external)
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     # What the hook needs exists before it: the ServiceAccount and the chart-made Secrets are earlier hooks.
     for obj in by_kind(external, "Secret")[:-1] + by_kind(external, "ServiceAccount"):

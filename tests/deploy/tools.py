@@ -122,6 +122,13 @@ def by_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
     return [d for d in docs if d.get("kind") == kind]
 
 
+def migrate_job(docs: list[Manifest]) -> Manifest:
+    """The migrations hook Job (its name carries the release revision; other hook Jobs may render too)."""
+    jobs = [d for d in by_kind(docs, "Job") if d["metadata"]["name"].startswith("pulse-migrate-")]
+    assert len(jobs) == 1, [d["metadata"]["name"] for d in by_kind(docs, "Job")]
+    return jobs[0]
+
+
 def named(docs: list[Manifest], kind: str, name: str) -> Manifest:
     for d in docs:
         if d.get("kind") == kind and d["metadata"]["name"] == name:

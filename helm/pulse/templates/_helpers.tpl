@@ -172,6 +172,8 @@ Keep in step with docker-compose.yml (tests/deploy/test_compose.py compares the 
   value: {{ .Values.s3.sse | quote }}
 - name: PULSE_S3__SSE_KMS_KEY_ID
   value: {{ .Values.s3.sseKmsKeyId | quote }}
+- name: PULSE_S3__CA_BUNDLE
+  value: {{ ternary "/etc/pulse/tls/s3/ca.crt" "" (and .Values.tls.enabled .Values.tls.s3UsesCaSecret) | quote }}
 - name: PULSE_S3__ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
@@ -192,6 +194,22 @@ Keep in step with docker-compose.yml (tests/deploy/test_compose.py compares the 
   value: {{ .Values.collector.maxEventBytes | quote }}
 - name: PULSE_COLLECTOR__MAX_BATCH_BYTES
   value: {{ .Values.collector.maxBatchBytes | quote }}
+- name: PULSE_COLLECTOR__AUTH
+  value: {{ .Values.collector.auth | quote }}
+- name: PULSE_COLLECTOR__RATE_LIMIT_EVENTS_PER_S
+  value: {{ .Values.collector.rateLimitEventsPerS | int64 | quote }}
+- name: PULSE_COLLECTOR__KEY_CACHE_TTL_S
+  value: {{ .Values.collector.keyCacheTtlS | quote }}
+- name: PULSE_COLLECTOR__DIM_CACHE_SIZE
+  value: {{ .Values.collector.dimCacheSize | int64 | quote }}
+- name: PULSE_COLLECTOR__DIM_CACHE_TTL_S
+  value: {{ .Values.collector.dimCacheTtlS | quote }}
+- name: PULSE_COLLECTOR__DELIVERY_TIMEOUT_S
+  value: {{ .Values.collector.deliveryTimeoutS | quote }}
+- name: PULSE_COLLECTOR__MAX_BUFFERED_EVENTS
+  value: {{ .Values.collector.maxBufferedEvents | int64 | quote }}
+- name: PULSE_COLLECTOR__RETRY_AFTER_S
+  value: {{ .Values.collector.retryAfterS | int64 | quote }}
 - name: PULSE_COLLECTOR__TLS_CERTFILE
   value: {{ ternary "/etc/pulse/tls/collector/tls.crt" "" .Values.tls.enabled | quote }}
 - name: PULSE_COLLECTOR__TLS_KEYFILE
@@ -214,6 +232,9 @@ Keep in step with docker-compose.yml (tests/deploy/test_compose.py compares the 
   value: {{ .Values.archiver.metricsPort | quote }}
 - name: PULSE_STACK__HOME
   value: /tmp/pulse
+# The loader/hot/archiver /metrics servers bind this: the pod IP, where probes and Prometheus reach them.
+- name: PULSE_STACK__HOST
+  value: "0.0.0.0"
 {{- end }}
 
 {{/* Volumes every Pulse pod mounts: writable /tmp and the CA bundles. */}}
@@ -239,6 +260,12 @@ Keep in step with docker-compose.yml (tests/deploy/test_compose.py compares the 
   secret:
     secretName: {{ ternary .Values.tls.secrets.redis .Values.tls.caSecret .Values.redis.deploy }}
     items: [{key: ca.crt, path: ca.crt}]
+{{- if .Values.tls.s3UsesCaSecret }}
+- name: ca-s3
+  secret:
+    secretName: {{ .Values.tls.caSecret }}
+    items: [{key: ca.crt, path: ca.crt}]
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -260,6 +287,11 @@ Keep in step with docker-compose.yml (tests/deploy/test_compose.py compares the 
 - name: ca-redis
   mountPath: /etc/pulse/tls/redis
   readOnly: true
+{{- if .Values.tls.s3UsesCaSecret }}
+- name: ca-s3
+  mountPath: /etc/pulse/tls/s3
+  readOnly: true
+{{- end }}
 {{- end }}
 {{- end }}
 
