@@ -25,7 +25,7 @@ SELECT
     click.matched = 1 AND delay_ms <= {attribution_window_s:UInt32} * 1000 AS credited
 FROM
 (
-    SELECT if(user_id != '', user_id, anonymous_id) AS user, campaign_id,
+    SELECT user_key AS user, campaign_id,
            toUnixTimestamp64Milli(event_time) AS t, revenue_micros
     FROM events
     WHERE event = 'conversion'
@@ -34,7 +34,7 @@ FROM
 ) AS conversion
 ASOF LEFT JOIN
 (
-    SELECT if(user_id != '', user_id, anonymous_id) AS user, campaign_id,
+    SELECT user_key AS user, campaign_id,
            toUnixTimestamp64Milli(event_time) AS t, toUInt8(1) AS matched
     FROM events
     WHERE event = 'ad_click'

@@ -1,7 +1,8 @@
 -- Events over time, split by one dimension, with the dashboard's filters (unique users: engagement_users,
 -- kept apart because merging uniq states costs far more than summing counters).
--- Reads the coarsest rollup (hour, 5 minutes, minute) whose grain divides interval_s and to
--- which the range is aligned, so a 30-day panel reads hourly rows and a live panel minutes.
+-- With no filter it reads the one-dimension slices (about 40 rows per bucket); with filters, the
+-- wide rollups. Either way it reads the coarsest level whose grain divides interval_s and to which
+-- the range is aligned, so a 30-day panel reads hourly rows and a live panel minutes.
 -- @unit events
 -- @param from DateTime64(3) = now-1h : start of the range, inclusive
 -- @param to DateTime64(3) = now : end of the range, exclusive
@@ -15,37 +16,63 @@
 -- @column time DateTime : start of the bucket
 -- @column key String : value of the `by` dimension
 -- @column events UInt64 : events
-SELECT
-    toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time,
-    multiIf({by:String} = 'all', 'all', {by:String} = 'country', country, {by:String} = 'device_type', device_type,
-            {by:String} = 'segment', segment, {by:String} = 'category', category, event) AS key,
-    sum(events) AS events
+SELECT time, key, sum(events) AS events
 FROM
 (
-    SELECT bucket, event, country, device_type, segment, category, events
-    FROM engagement_per_hour
-    WHERE {interval_s:UInt32} % 3600 = 0
+    -- no filter: the slices of the `by` dimension
+    SELECT toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time, value AS key, events
+    FROM engagement_slices_per_hour
+    WHERE {event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
+      AND {segment:String} = '' AND {category:String} = ''
+      AND {interval_s:UInt32} % 3600 = 0
       AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0
+      AND dimension = {by:String}
       AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
     UNION ALL
-    SELECT bucket, event, country, device_type, segment, category, events
-    FROM engagement_per_5m
-    WHERE {interval_s:UInt32} % 300 = 0
-      AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0
+    SELECT toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time, value AS key, events
+    FROM engagement_slices_per_minute
+    WHERE {event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
+      AND {segment:String} = '' AND {category:String} = ''
       AND NOT ({interval_s:UInt32} % 3600 = 0
                AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0)
+      AND dimension = {by:String}
       AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
     UNION ALL
-    SELECT bucket, event, country, device_type, segment, category, events
-    FROM engagement_per_minute
-    WHERE NOT ({interval_s:UInt32} % 300 = 0
-               AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0)
-      AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+    -- filters: the wide rollups
+    SELECT
+        toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time,
+        multiIf({by:String} = 'all', 'all', {by:String} = 'country', country, {by:String} = 'device_type', device_type,
+                {by:String} = 'segment', segment, {by:String} = 'category', category, event) AS key,
+        events
+    FROM
+    (
+        SELECT bucket, event, country, device_type, segment, category, events
+        FROM engagement_per_hour
+        WHERE {interval_s:UInt32} % 3600 = 0
+          AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0
+          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+        UNION ALL
+        SELECT bucket, event, country, device_type, segment, category, events
+        FROM engagement_per_5m
+        WHERE {interval_s:UInt32} % 300 = 0
+          AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0
+          AND NOT ({interval_s:UInt32} % 3600 = 0
+                   AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0)
+          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+        UNION ALL
+        SELECT bucket, event, country, device_type, segment, category, events
+        FROM engagement_per_minute
+        WHERE NOT ({interval_s:UInt32} % 300 = 0
+                   AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0)
+          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+    )
+    WHERE NOT ({event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
+               AND {segment:String} = '' AND {category:String} = '')
+      AND ({event:String} = '' OR event = {event:String})
+      AND ({country:String} = '' OR country = {country:String})
+      AND ({device_type:String} = '' OR device_type = {device_type:String})
+      AND ({segment:String} = '' OR segment = {segment:String})
+      AND ({category:String} = '' OR category = {category:String})
 )
-WHERE ({event:String} = '' OR event = {event:String})
-  AND ({country:String} = '' OR country = {country:String})
-  AND ({device_type:String} = '' OR device_type = {device_type:String})
-  AND ({segment:String} = '' OR segment = {segment:String})
-  AND ({category:String} = '' OR category = {category:String})
 GROUP BY time, key
 ORDER BY time, key

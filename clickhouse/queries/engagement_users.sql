@@ -1,7 +1,8 @@
 -- Unique users over time, split by one dimension, with the dashboard's filters (the uniq states of
 -- the engagement rollups; heavier than `engagement`'s counters, so a panel of its own).
--- Reads the coarsest rollup (hour, 5 minutes, minute) whose grain divides interval_s and to
--- which the range is aligned, so a 30-day panel reads hourly rows and a live panel minutes.
+-- Hourly with no filter (an hour-aligned range, interval a multiple of an hour) it reads the
+-- one-dimension hourly slices: ~40 states an hour instead of thousands. Otherwise the wide rollups,
+-- at the coarsest level whose grain divides interval_s and to which the range is aligned.
 -- @unit users
 -- @param from DateTime64(3) = now-1h : start of the range, inclusive
 -- @param to DateTime64(3) = now : end of the range, exclusive
@@ -14,38 +15,59 @@
 -- @param category String = '' : content category; '' means all
 -- @column time DateTime : start of the bucket
 -- @column key String : value of the `by` dimension
--- @column users UInt64 : unique users (uniq: exact below 65,536 per state, about 1% above)
-SELECT
-    toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time,
-    multiIf({by:String} = 'all', 'all', {by:String} = 'country', country, {by:String} = 'device_type', device_type,
-            {by:String} = 'segment', segment, {by:String} = 'category', category, event) AS key,
-    uniqMerge(users) AS users
+-- @column users UInt64 : unique users (uniq-class estimate: exact while small, within 1% above)
+SELECT time, key, users
 FROM
 (
-    SELECT bucket, event, country, device_type, segment, category, events, users
-    FROM engagement_per_hour
-    WHERE {interval_s:UInt32} % 3600 = 0
+    -- no filter, hourly: the slices of the `by` dimension (uniqCombined states)
+    SELECT toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time, value AS key,
+           uniqCombinedMerge(users) AS users
+    FROM engagement_slices_per_hour
+    WHERE {event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
+      AND {segment:String} = '' AND {category:String} = ''
+      AND {interval_s:UInt32} % 3600 = 0
       AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0
+      AND dimension = {by:String}
       AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+    GROUP BY time, key
     UNION ALL
-    SELECT bucket, event, country, device_type, segment, category, events, users
-    FROM engagement_per_5m
-    WHERE {interval_s:UInt32} % 300 = 0
-      AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0
-      AND NOT ({interval_s:UInt32} % 3600 = 0
+    -- otherwise: the wide rollups (uniq states)
+    SELECT
+        toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time,
+        multiIf({by:String} = 'all', 'all', {by:String} = 'country', country, {by:String} = 'device_type', device_type,
+                {by:String} = 'segment', segment, {by:String} = 'category', category, event) AS key,
+        uniqMerge(users) AS users
+    FROM
+    (
+        SELECT bucket, event, country, device_type, segment, category, events, users
+        FROM engagement_per_hour
+        WHERE {interval_s:UInt32} % 3600 = 0
+          AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0
+          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+        UNION ALL
+        SELECT bucket, event, country, device_type, segment, category, events, users
+        FROM engagement_per_5m
+        WHERE {interval_s:UInt32} % 300 = 0
+          AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0
+          AND NOT ({interval_s:UInt32} % 3600 = 0
+                   AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0)
+          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+        UNION ALL
+        SELECT bucket, event, country, device_type, segment, category, events, users
+        FROM engagement_per_minute
+        WHERE NOT ({interval_s:UInt32} % 300 = 0
+                   AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0)
+          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+    )
+    WHERE NOT ({event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
+               AND {segment:String} = '' AND {category:String} = ''
+               AND {interval_s:UInt32} % 3600 = 0
                AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0)
-      AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
-    UNION ALL
-    SELECT bucket, event, country, device_type, segment, category, events, users
-    FROM engagement_per_minute
-    WHERE NOT ({interval_s:UInt32} % 300 = 0
-               AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0)
-      AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+      AND ({event:String} = '' OR event = {event:String})
+      AND ({country:String} = '' OR country = {country:String})
+      AND ({device_type:String} = '' OR device_type = {device_type:String})
+      AND ({segment:String} = '' OR segment = {segment:String})
+      AND ({category:String} = '' OR category = {category:String})
+    GROUP BY time, key
 )
-WHERE ({event:String} = '' OR event = {event:String})
-  AND ({country:String} = '' OR country = {country:String})
-  AND ({device_type:String} = '' OR device_type = {device_type:String})
-  AND ({segment:String} = '' OR segment = {segment:String})
-  AND ({category:String} = '' OR category = {category:String})
-GROUP BY time, key
 ORDER BY time, key

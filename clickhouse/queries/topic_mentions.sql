@@ -16,11 +16,25 @@ SELECT
     term,
     sum(mentions)    AS mentions,
     uniqMerge(users) AS users
-FROM topic_mentions_per_minute
-WHERE kind = {kind:String}
-  AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
-  AND (empty({terms:Array(String)}) OR has({terms:Array(String)}, term))
-  AND ({region:String} = '' OR region = {region:String})
-  AND ({age_band:String} = '' OR age_band = {age_band:String})
+FROM
+(
+    -- everywhere, everyone: the per-term rollup
+    SELECT bucket, term, mentions, users
+    FROM topic_mentions_by_term_per_minute
+    WHERE {region:String} = '' AND {age_band:String} = ''
+      AND kind = {kind:String}
+      AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+      AND (empty({terms:Array(String)}) OR has({terms:Array(String)}, term))
+    UNION ALL
+    -- a region or an age band: the full rollup
+    SELECT bucket, term, mentions, users
+    FROM topic_mentions_per_minute
+    WHERE NOT ({region:String} = '' AND {age_band:String} = '')
+      AND kind = {kind:String}
+      AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+      AND (empty({terms:Array(String)}) OR has({terms:Array(String)}, term))
+      AND ({region:String} = '' OR region = {region:String})
+      AND ({age_band:String} = '' OR age_band = {age_band:String})
+)
 GROUP BY time, term
 ORDER BY time, term

@@ -29,7 +29,29 @@
 -- @column trending UInt8 : 1 when z >= z_threshold, lift >= min_lift and current >= min_mentions
 WITH
     {window_min:UInt32} * 60 AS window_s,
-    {baseline_windows:UInt32} AS baseline
+    {baseline_windows:UInt32} AS baseline,
+    -- only terms with min_mentions raw mentions in the current window can be listed (dampened <= raw),
+    -- so the baseline is read for those alone: a few hundred terms instead of every term
+    candidates AS
+    (
+        SELECT term
+        FROM topic_mentions_by_term_per_minute
+        WHERE {region:String} = '' AND {age_band:String} = ''
+          AND kind = {kind:String}
+          AND bucket >= {to:DateTime64(3)} - toIntervalSecond({window_min:UInt32} * 60) AND bucket < {to:DateTime64(3)}
+        GROUP BY term
+        HAVING sum(mentions) >= {min_mentions:UInt32}
+        UNION ALL
+        SELECT term
+        FROM topic_mentions_per_minute
+        WHERE NOT ({region:String} = '' AND {age_band:String} = '')
+          AND kind = {kind:String}
+          AND bucket >= {to:DateTime64(3)} - toIntervalSecond({window_min:UInt32} * 60) AND bucket < {to:DateTime64(3)}
+          AND ({region:String} = '' OR region = {region:String})
+          AND ({age_band:String} = '' OR age_band = {age_band:String})
+        GROUP BY term
+        HAVING sum(mentions) >= {min_mentions:UInt32}
+    )
 SELECT
     term,
     sumIf(dampened, w = 0)                                     AS current,
@@ -51,18 +73,29 @@ FROM
         sum(mentions)                                           AS raw,
         uniqMerge(users)                                        AS distinct_users,
         least(toFloat64(raw), distinct_users * {max_per_user:Float64}) AS dampened,
-        sum(decay) * dampened / raw                             AS decayed
+        sum(mentions * exp2(-dateDiff('second', bucket, {to:DateTime64(3)}) / 60 / {half_life_min:Float64}))
+            * dampened / raw                                    AS decayed
     FROM
     (
-        SELECT term, bucket, sum(mentions) AS mentions, uniqMergeState(users) AS users,
-               mentions * exp2(-dateDiff('second', bucket, {to:DateTime64(3)}) / 60 / {half_life_min:Float64}) AS decay
+        -- everywhere, everyone: the per-term rollup
+        SELECT term, bucket, mentions, users
+        FROM topic_mentions_by_term_per_minute
+        WHERE {region:String} = '' AND {age_band:String} = ''
+          AND kind = {kind:String}
+          AND bucket >= {to:DateTime64(3)} - toIntervalSecond(window_s * (baseline + 1))
+          AND bucket < {to:DateTime64(3)}
+          AND term IN candidates
+        UNION ALL
+        -- a region or an age band: the full rollup
+        SELECT term, bucket, mentions, users
         FROM topic_mentions_per_minute
-        WHERE kind = {kind:String}
+        WHERE NOT ({region:String} = '' AND {age_band:String} = '')
+          AND kind = {kind:String}
           AND bucket >= {to:DateTime64(3)} - toIntervalSecond(window_s * (baseline + 1))
           AND bucket < {to:DateTime64(3)}
           AND ({region:String} = '' OR region = {region:String})
           AND ({age_band:String} = '' OR age_band = {age_band:String})
-        GROUP BY term, bucket
+          AND term IN candidates
     )
     GROUP BY term, w
 )

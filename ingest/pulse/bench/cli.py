@@ -108,7 +108,7 @@ def queries(
     table = Table(title=f"pulse bench queries: {figures.events:,} events, dashboard ending {end:%Y-%m-%d %H:%M} UTC")
     for column in ("query", "p50 ms", "p95 ms", "rows"):
         table.add_column(column, justify="left" if column == "query" else "right")
-    for timing in [*figures.timings, *([figures.ad_hoc] if figures.ad_hoc else [])]:
+    for timing in [*figures.timings, *figures.ad_hoc]:
         table.add_row(timing.name, f"{timing.p50_ms:,.1f}", f"{timing.p95_ms:,.1f}", f"{timing.rows:,}")
     console.print(table)
     console.print(

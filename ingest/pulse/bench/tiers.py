@@ -1,24 +1,31 @@
 """`pulse bench tiers`: hot-layer updates/s, archive events/s and replay rows/s, measured.
 
 Each stage is timed on its own, on synthetic enriched events with realistic cardinalities, so the
-figure says what that stage can do (Kafka fetching is measured separately as ``kafka_fetch``):
+figure says what that stage can do (Kafka fetching is not included):
 
 - hot: decode + aggregate + one Lua apply per batch into Redis (``HotWriter``), as the updater does;
-- archive: Arrow JSON decode + Parquet (zstd) encode + S3 PUT with intent, per 100K range;
-- replay: ``INSERT ... SELECT FROM s3()`` of those objects into ``events`` and every rollup.
+- archive: Arrow JSON decode + Parquet (zstd) encode + S3 PUT with intent, per 100K range, ranges of
+  different partitions ``settings.archive.max_concurrent_writes`` at a time as the archiver does;
+- replay: ``INSERT ... SELECT FROM s3()`` of those objects into ``events`` and every rollup, then
+  the same objects into a copy of ``events`` without views (what the views cost is the difference).
+
+The machine is usually shared: every stage also reports its CPU-seconds (the warehouse process's
+for replay, which runs there) and the load average around it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from pulse.archive.layout import ArchiveObject, hour_of
-from pulse.archive.parquet import Message, to_parquet, to_table
+from pulse.archive.parquet import Message, encode
 from pulse.archive.replay import Replayer
 from pulse.archive.store import ArchiveStore
 from pulse.events import EnrichedEvent, encode_event, format_time
@@ -45,19 +52,30 @@ EVENTS = (
 @dataclass(frozen=True)
 class TiersResult:
     events: int
+    load_average_before: float
     hot_batch: int
     hot_events_per_s: float
     hot_updates_per_s: float
     hot_redis_commands_per_s: float
     hot_aggregate_share: float
+    hot_cpu_s: float
     hot_events_per_cpu_s: float
     archive_batch: int
+    archive_concurrency: int
     archive_events_per_s: float
     archive_mb_per_s: float
     archive_encode_share: float
+    archive_cpu_s: float
     archive_events_per_cpu_s: float
+    load_average_archive: float
     replay_workers: int
     replay_rows_per_s: float
+    replay_warehouse_cpu_s: float
+    replay_rows_per_warehouse_cpu_s: float
+    replay_no_views_rows_per_s: float
+    replay_no_views_rows_per_warehouse_cpu_s: float
+    replay_views_share: float
+    load_average_after: float
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -101,7 +119,7 @@ def synthetic_events(count: int, seed: int) -> list[bytes]:
 
 
 async def _hot(settings: Settings, values: list[bytes], batch: int) -> tuple[float, float, float, float, float]:
-    """events/s, updates/s, Redis commands/s, share of time aggregating, events per CPU-second (ours)."""
+    """events/s, updates/s, Redis commands/s, share of time aggregating, CPU-seconds (ours)."""
     from redis.asyncio import Redis
 
     redis = Redis.from_url(settings.redis.url)
@@ -125,62 +143,139 @@ async def _hot(settings: Settings, values: list[bytes], batch: int) -> tuple[flo
     async for key in redis.scan_iter(f"{keys.prefix}:*"):
         await redis.delete(key)
     await redis.aclose()
-    return len(values) / total, updates / total, commands / total, aggregate_s / total, len(values) / cpu
+    return len(values) / total, updates / total, commands / total, aggregate_s / total, cpu
 
 
-def _archive(
-    settings: Settings, values: list[bytes], batch: int, topic: str
-) -> tuple[float, float, float, float, list[tuple[ArchiveObject, int]]]:
-    """events/s, MB/s, share of time encoding, events per CPU-second (ours), the objects written."""
+@dataclass(frozen=True)
+class ArchiveFigures:
+    events_per_s: float
+    mb_per_s: float
+    encode_share: float
+    cpu_s: float
+    objects: list[tuple[ArchiveObject, int]]
+
+
+def _archive(settings: Settings, values: list[bytes], batch: int, topic: str, concurrency: int) -> ArchiveFigures:
+    """Ranges of different partitions (one object each), ``concurrency`` at a time, as the archiver
+    writes them: intent, encode, PUT, forget the intent."""
     store = ArchiveStore(settings)
     now_ms = int(time.time() * 1000)
-    objects = []
-    encode_s = 0.0
-    size = 0
-    began, cpu = time.perf_counter(), time.process_time()
-    for offset in range(0, len(values), batch):
-        chunk = values[offset : offset + batch]
+    chunks = [values[offset : offset + batch] for offset in range(0, len(values), batch)]
+
+    def write(partition: int) -> tuple[ArchiveObject, int, float, float]:
+        chunk = chunks[partition]
+        obj = ArchiveObject(topic, hour_of(now_ms), partition, 0, len(chunk) - 1)
         t0 = time.perf_counter()
-        messages = [Message(offset + i, now_ms, v) for i, v in enumerate(chunk)]
-        body = to_parquet(to_table(topic, 0, messages))
-        encode_s += time.perf_counter() - t0
-        obj = ArchiveObject(topic, hour_of(now_ms), 0, offset, offset + len(chunk) - 1)
         store.record_intent(obj)
+        t1 = time.perf_counter()
+        _table, body = encode(topic, partition, [Message(i, now_ms, v) for i, v in enumerate(chunk)])
+        t2 = time.perf_counter()
         store.put_archive(obj, body)
         store.forget_intent(obj)
-        objects.append((obj, len(body)))
-        size += len(body)
+        return obj, len(body), t2 - t1, time.perf_counter() - t0
+
+    began, cpu = time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="archive") as pool:
+        written = list(pool.map(write, range(len(chunks))))
     total, cpu = time.perf_counter() - began, time.process_time() - cpu
-    return len(values) / total, size / total / 1e6, encode_s / total, len(values) / cpu, objects
+    size = sum(length for _, length, _, _ in written)
+    return ArchiveFigures(
+        events_per_s=len(values) / total,
+        mb_per_s=size / total / 1e6,
+        encode_share=sum(e for *_, e, _ in written) / sum(w for *_, w in written),
+        cpu_s=cpu,
+        objects=[(obj, length) for obj, length, _, _ in written],
+    )
+
+
+def _process_cpu_s(pid: int | None) -> float:
+    """utime + stime of a process (every thread), 0 when it is not a local process we know."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: PTH123, SIM115
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _warehouse_pid(settings: Settings) -> int | None:
+    try:
+        return int((settings.stack.run_dir / "warehouse.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _replay(
+    settings: Settings, objects: list[tuple[ArchiveObject, int]], workers: int, table: str
+) -> tuple[float, float]:
+    """Seconds and warehouse CPU-seconds to replay ``objects`` into ``table``."""
+    from pulse.warehouse.client import connect
+
+    pid = _warehouse_pid(settings)
+    replayer = Replayer(settings, lambda: connect(settings), table=table)
+    began, cpu = time.perf_counter(), _process_cpu_s(pid)
+    for _done in replayer.replay_all(objects, workers=workers):
+        pass
+    return time.perf_counter() - began, _process_cpu_s(pid) - cpu
+
+
+def _per(amount: float, seconds: float) -> float:
+    return round(amount / seconds) if seconds > 0 else 0.0
 
 
 def run_tiers(
-    settings: Settings, *, events: int, hot_batch: int, archive_batch: int, seed: int, replay_workers: int = 2
+    settings: Settings,
+    *,
+    events: int,
+    hot_batch: int,
+    archive_batch: int,
+    seed: int,
+    replay_workers: int = 2,
+    archive_concurrency: int | None = None,
 ) -> TiersResult:
     from pulse.warehouse.client import connect
 
     values = synthetic_events(events, seed)
+    load_before = os.getloadavg()[0]
     hot_eps, hot_ups, hot_cps, aggregate_share, hot_cpu = asyncio.run(_hot(settings, values, hot_batch))
     topic = f"bench-{uuid.uuid4().hex[:8]}"
-    archive_eps, archive_mbps, encode_share, archive_cpu, objects = _archive(settings, values, archive_batch, topic)
-    replayer = Replayer(settings, lambda: connect(settings))
-    began = time.perf_counter()
-    for _done in replayer.replay_all(objects, workers=replay_workers):
-        pass
-    replay_s = time.perf_counter() - began
+    concurrency = archive_concurrency or settings.archive.max_concurrent_writes
+    archive = _archive(settings, values, archive_batch, topic, concurrency)
+    load_archive = os.getloadavg()[0]
+    replay_s, replay_cpu = _replay(settings, archive.objects, replay_workers, "events")
+    # The same objects into a copy of events without the views: what the views cost is the rest.
+    client = connect(settings)
+    copy = f"bench_events_{uuid.uuid4().hex[:8]}"
+    client.command(f"CREATE TABLE {copy} AS events")
+    try:
+        bare_s, bare_cpu = _replay(settings, archive.objects, replay_workers, copy)
+    finally:
+        client.command(f"DROP TABLE IF EXISTS {copy} SYNC")
     return TiersResult(
         events=events,
+        load_average_before=round(load_before, 2),
         hot_batch=hot_batch,
         hot_events_per_s=round(hot_eps),
         hot_updates_per_s=round(hot_ups),
         hot_redis_commands_per_s=round(hot_cps),
         hot_aggregate_share=round(aggregate_share, 3),
-        hot_events_per_cpu_s=round(hot_cpu),
+        hot_cpu_s=round(hot_cpu, 2),
+        hot_events_per_cpu_s=_per(events, hot_cpu),
         archive_batch=archive_batch,
-        archive_events_per_s=round(archive_eps),
-        archive_mb_per_s=round(archive_mbps, 2),
-        archive_encode_share=round(encode_share, 3),
-        archive_events_per_cpu_s=round(archive_cpu),
+        archive_concurrency=concurrency,
+        archive_events_per_s=round(archive.events_per_s),
+        archive_mb_per_s=round(archive.mb_per_s, 2),
+        archive_encode_share=round(archive.encode_share, 3),
+        archive_cpu_s=round(archive.cpu_s, 2),
+        archive_events_per_cpu_s=_per(events, archive.cpu_s),
+        load_average_archive=round(load_archive, 2),
         replay_workers=replay_workers,
-        replay_rows_per_s=round(events / replay_s),
+        replay_rows_per_s=_per(events, replay_s),
+        replay_warehouse_cpu_s=round(replay_cpu, 2),
+        replay_rows_per_warehouse_cpu_s=_per(events, replay_cpu),
+        replay_no_views_rows_per_s=_per(events, bare_s),
+        replay_no_views_rows_per_warehouse_cpu_s=_per(events, bare_cpu),
+        replay_views_share=round(1 - bare_s / replay_s, 3) if replay_s > 0 else 0.0,
+        load_average_after=round(os.getloadavg()[0], 2),
     )
