@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pulse.archive.consumer import RangeBatch
 from pulse.archive.layout import ArchiveObject, hour_of, intent_key, parse_intent, parse_key
-from pulse.archive.parquet import Message, to_parquet, to_table
+from pulse.archive.parquet import SCHEMA, Message, encode, to_parquet, to_table
 from pulse.events import EnrichedEvent, encode_event
 from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import DIMENSIONS, Keys
@@ -156,3 +156,43 @@ def test_a_missing_optional_field_is_archived_with_the_contracts_default_as_the_
     )
     rows = to_table("pulse.interactions", 0, [Message(0, 1_763_800_000_000, partial)]).to_pylist()
     assert rows[0]["country"] == "unknown" and rows[0]["hashtags"] == [] and rows[0]["raw_message"] is None
+
+
+def test_encode_writes_the_archive_schema_unchanged_whatever_the_writer_options() -> None:
+    """Replay and analysts' queries read these column types: Parquet options must not change them."""
+    value = encode_event(
+        EnrichedEvent(
+            message_id="m",
+            call="track",
+            event="view",
+            event_time="2026-11-22 10:00:00.000",
+            received_at="2026-11-22 10:00:00.040",
+        )
+    )
+    table, body = encode("pulse.interactions", 3, [Message(7, 1_763_800_000_000, value)])
+    stored = pq.read_table(__import__("io").BytesIO(body))
+    assert table.schema == SCHEMA and stored.schema.remove_metadata() == SCHEMA
+    assert pq.ParquetFile(__import__("io").BytesIO(body)).metadata.num_row_groups == 1
+    assert stored.to_pylist() == table.to_pylist()
+
+
+def test_a_time_that_is_not_a_time_rejects_that_message_only() -> None:
+    """msgspec accepts any string as a time; Arrow does not: the range must still be archivable."""
+    values = [
+        encode_event(
+            EnrichedEvent(
+                message_id=f"m{i}",
+                call="track",
+                event="view",
+                event_time="2026-11-22 10:00:00.000" if i != 5 else "yesterday",
+                received_at="2026-11-22 10:00:00.040",
+            )
+        )
+        for i in range(9)
+    ]
+    table = to_table("pulse.interactions", 0, [Message(i, 1_763_800_000_000, v) for i, v in enumerate(values)])
+    rows = table.to_pylist()
+    assert [r["kafka_offset"] for r in rows] == list(range(9))
+    assert [r["kafka_offset"] for r in rows if r["raw_message"] is not None] == [5]
+    assert "yesterday" in rows[5]["raw_message"] and rows[5]["error"]
+    assert rows[4]["message_id"] == "m4" and rows[6]["message_id"] == "m6"

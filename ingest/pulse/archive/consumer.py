@@ -30,7 +30,7 @@ from aiokafka.structs import ConsumerRecord
 
 from pulse.archive import metrics
 from pulse.archive.layout import ArchiveObject, hour_of
-from pulse.archive.parquet import Message, to_parquet, to_table
+from pulse.archive.parquet import Message, encode
 from pulse.archive.store import ArchiveStore
 from pulse.health import Health
 from pulse.resilience import report_lag_forever, retry_forever
@@ -206,8 +206,7 @@ class Archiver:
                 self.health.beat()
                 records = await self.consumer.getmany(timeout_ms=100, max_records=self.settings.archive.max_batch_rows)
                 for tp, messages in records.items():
-                    for record in messages:
-                        await self._accept(tp, record)
+                    await self._accept(tp, messages)
                 await self._flush(only_ready=True)
             await self._flush(only_ready=False)
         finally:
@@ -216,20 +215,29 @@ class Archiver:
                 await lag_task
             await self.consumer.stop()
 
-    async def _accept(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _accept(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Add one partition's fetched records to its range, writing a range where it must end.
+
+        Ownership is checked again only after an ``await``: a rebalance can only happen there.
+        """
         if tp in self.recovering or tp not in self.consumer.assignment():
             return
         batch = self.batches.get(tp)
-        if batch is not None and not batch.accepts(record.offset, record.timestamp):
-            await self._write(tp, batch)
-            batch = None
-        if batch is None:
-            batch = self.batches[tp] = self._new_batch(tp, record.offset, record.timestamp)
-        batch.add(Message(record.offset, record.timestamp, record.value))
+        for record in records:
+            offset, timestamp = record.offset, record.timestamp
+            if batch is not None and not batch.accepts(offset, timestamp):
+                await self._write(tp, batch)
+                if tp in self.recovering or tp not in self.consumer.assignment():
+                    return
+                batch = None
+            if batch is None:
+                batch = self.batches[tp] = self._new_batch(tp, offset, timestamp)
+            batch.add(Message(offset, timestamp, record.value))
 
     async def _flush(self, *, only_ready: bool) -> None:
         cfg = self.settings.archive
         now = time.monotonic()
+        due: list[tuple[TopicPartition, RangeBatch]] = []
         for tp, batch in list(self.batches.items()):
             if not batch.messages:
                 continue
@@ -239,7 +247,20 @@ class Archiver:
                 continue
             if not only_ready and batch.rebuild and batch.last < (batch.must_end_at or 0):
                 continue  # an incomplete rebuild must not be cut short: leave it uncommitted
-            await self._write(tp, batch)
+            due.append((tp, batch))
+        await self._write_all(due)
+
+    async def _write_all(self, due: list[tuple[TopicPartition, RangeBatch]]) -> None:
+        """Write different partitions' ranges side by side (at most one per partition, so each
+        partition's commits stay in order): Arrow's decoder and the Parquet writer release the GIL,
+        and a range's S3 round trips overlap another range's encoding."""
+        limit = asyncio.Semaphore(max(1, self.settings.archive.max_concurrent_writes))
+
+        async def write(tp: TopicPartition, batch: RangeBatch) -> None:
+            async with limit:
+                await self._write(tp, batch)
+
+        await asyncio.gather(*(write(tp, batch) for tp, batch in due))
 
     async def _write(self, tp: TopicPartition, batch: RangeBatch) -> None:
         """Intent, encode, upload (retrying until S3 takes it), commit, forget the intent."""
@@ -247,8 +268,7 @@ class Archiver:
         started = time.perf_counter()
         if not batch.rebuild:
             await self._retrying("put_intent", self.store.record_intent, obj)
-        table = await asyncio.to_thread(to_table, tp.topic, tp.partition, batch.messages)
-        body = await asyncio.to_thread(to_parquet, table)
+        table, body = await asyncio.to_thread(encode, tp.topic, tp.partition, batch.messages)
         await self._retrying("put_object", self.store.put_archive, obj, body)
         metrics.UPLOAD_SECONDS.observe(time.perf_counter() - started)
         try:

