@@ -156,8 +156,10 @@ TRENDING = Row(
         PanelSpec(
             "timeseries",
             "Hashtag mentions",
-            "Mentions per interval of each hashtag, in the selected region.",
-            Use("topic_mentions", {"region": "region"}, fixed={"kind": "hashtag"}, select="time, term, mentions"),
+            "Mentions per interval of the 10 most mentioned hashtags of the range, in the selected region.",
+            Use(
+                "topic_mentions", {"region": "region"}, fixed={"kind": "hashtag", "top": 10}, select="time, term, mentions"
+            ),
             fmt=FORMAT_TIME_SERIES,
             unit="short",
             interval="1m",

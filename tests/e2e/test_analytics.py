@@ -361,7 +361,8 @@ def rollup_snapshot(warehouse: Client, start: datetime, end: datetime) -> dict[s
         "engagement_slices_per_hour": "SELECT bucket, dimension, value, sum(events), uniqCombinedMerge(users)"
         " FROM engagement_slices_per_hour WHERE bucket >= toStartOfHour({a:DateTime64(3)})"
         " AND bucket < {b:DateTime64(3)} GROUP BY ALL",
-        "active_user_slices_per_day": "SELECT day, dimension, value, uniqCombinedMerge(users) FROM active_user_slices_per_day"
+        "active_user_slices_per_day": "SELECT day, dimension, value, uniqCombinedMerge(users)"
+        " FROM active_user_slices_per_day"
         " WHERE day >= toDate({a:DateTime64(3)}) AND day <= toDate({b:DateTime64(3)}) GROUP BY ALL",
         "topic_mentions_by_term_per_minute": "SELECT bucket, kind, term, sum(mentions), uniqMerge(users)"
         " FROM topic_mentions_by_term_per_minute WHERE bucket >= {a:DateTime64(3)} AND bucket < {b:DateTime64(3)}"

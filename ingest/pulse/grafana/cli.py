@@ -6,6 +6,7 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -78,12 +79,20 @@ def bench_dashboards(
     rounds: Annotated[int, typer.Option(help="dashboard loads")] = 20,
     concurrency: Annotated[int, typer.Option(help="queries in flight (Grafana runs panels in parallel)")] = 8,
     span: Annotated[int, typer.Option(help="time range in seconds, ending now")] = 3600,
+    at_newest: Annotated[
+        bool,
+        typer.Option(help="end the range at the newest stored event instead of now (a dataset loaded earlier)"),
+    ] = False,
 ) -> None:
     """Run the unified dashboard's expanded query set concurrently; print per-query and per-load p50/p95."""
     settings = Settings()
     board = gen.dashboard_json(unified)
     client = connect(settings)
-    window = now_range(span)
+    end = None
+    if at_newest:
+        newest_ms = int(client.command("SELECT toUnixTimestamp64Milli(max(event_time)) FROM events"))  # type: ignore[arg-type]
+        end = datetime.fromtimestamp(newest_ms / 1000, UTC)
+    window = now_range(span, end)
     queries = expand(board, window, resolve_variables(board, client, window))
     local = threading.local()
 
