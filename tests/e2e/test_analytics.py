@@ -208,6 +208,50 @@ def test_unique_users_within_the_documented_error(warehouse: Client, day: Day) -
     assert exact == {d: len(users) for d, users in users_per_day.items()}
 
 
+ENGAGEMENT_WEIGHTS = {"like": 1, "comment": 2, "save": 2, "share": 3, "follow": 3}
+
+
+@pytest.mark.parametrize("interval_s", [60, 3600])
+def test_engagement_score_equals_the_truth(warehouse: Client, day: Day, interval_s: int) -> None:
+    """No filter (event slices + per-minute users): weighted interactions exactly, users within the
+    estimators' error."""
+    rows = q(warehouse, "engagement_score", **{"from": day.start, "to": day.end, "interval_s": interval_s})
+    expected: Counter[datetime] = Counter()
+    for minute, counts in day.truth.per_minute.items():
+        moment = datetime.fromisoformat(minute.replace("Z", "+00:00"))
+        bucket = datetime.fromtimestamp(moment.timestamp() // interval_s * interval_s, UTC)
+        expected[bucket] += sum(ENGAGEMENT_WEIGHTS.get(kind, 0) * n for kind, n in counts.items())
+    measured = {row["time"].replace(tzinfo=UTC): int(row["weighted"]) for row in rows}  # type: ignore[union-attr, call-overload]
+    assert {t: n for t, n in measured.items() if n} == {t: n for t, n in expected.items() if n}
+    if interval_s == 60:
+        users = {row["time"].strftime("%Y-%m-%dT%H:%M:00Z"): int(row["users"]) for row in rows}  # type: ignore[union-attr, call-overload]
+        assert users.keys() == day.truth.unique_users_per_minute.keys()
+        assert all(within_hll(users[m], n) for m, n in day.truth.unique_users_per_minute.items())
+
+
+def test_engagement_score_with_a_filter_equals_the_raw_table(warehouse: Client, day: Day) -> None:
+    """A country filter (the wide rollup) against the same numbers recounted from raw events."""
+    country = max(day.truth.per_country, key=lambda c: day.truth.per_country[c])
+    rows = q(
+        warehouse, "engagement_score", **{"from": day.start, "to": day.end, "interval_s": 3600, "country": country}
+    )
+    raw = warehouse.query(
+        "SELECT toStartOfHour(event_time) AS t,"
+        " sumIf(1, event = 'like') + 2 * sumIf(1, event IN ('comment', 'save'))"
+        " + 3 * sumIf(1, event IN ('share', 'follow')),"
+        " uniqExact(if(user_id != '', user_id, anonymous_id))"
+        " FROM events WHERE event_time >= {a:DateTime64(3)} AND event_time < {b:DateTime64(3)} AND country = {c:String}"
+        " GROUP BY t",
+        parameters={"a": f"{day.start.timestamp():.3f}", "b": f"{day.end.timestamp():.3f}", "c": country},
+    ).result_rows
+    expected = {t.replace(tzinfo=UTC): (int(w), int(u)) for t, w, u in raw}
+    measured = {row["time"].replace(tzinfo=UTC): (int(row["weighted"]), int(row["users"])) for row in rows}  # type: ignore[union-attr, call-overload]
+    assert measured.keys() == expected.keys()
+    for t, (weighted, users) in measured.items():
+        assert weighted == expected[t][0]
+        assert within_hll(users, expected[t][1])
+
+
 def test_sessions_equal_the_truth(warehouse: Client, day: Day) -> None:
     (row,) = q(warehouse, "sessions", **{"from": day.start, "to": day.end})
     truth = day.truth.sessions
