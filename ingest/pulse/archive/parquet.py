@@ -81,9 +81,10 @@ _decode = msgspec.json.Decoder(EnrichedEvent).decode
 _encode = msgspec.json.Encoder().encode
 
 
-class Message(msgspec.Struct, frozen=True):
-    """What the archiver keeps of one Kafka record (a msgspec struct: ~10x cheaper to build than a
-    frozen dataclass, which cost ~1.6 us per record, a quarter of the JSON decode)."""
+class Message(msgspec.Struct, frozen=True, gc=False):
+    """What the archiver keeps of one Kafka record. A msgspec struct outside the cyclic GC (it holds
+    no containers): ~10x cheaper to build than the frozen dataclass it was, which cost ~1.6 us per
+    record, a third of the JSON decode."""
 
     offset: int
     timestamp_ms: int
