@@ -57,7 +57,7 @@ def queries(
     ad_hoc_repeat: int = typer.Option(5, min=1, help="runs of the ad-hoc raw aggregation"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
 ) -> None:
-    """p50/p95 of every named dashboard query, the whole dashboard, and an ad-hoc raw aggregation."""
+    """p50/p95 of every named query, the whole set, and ad-hoc aggregations over every raw row."""
     import time
     from dataclasses import asdict
     from datetime import UTC, datetime
@@ -112,7 +112,7 @@ def queries(
         table.add_row(timing.name, f"{timing.p50_ms:,.1f}", f"{timing.p95_ms:,.1f}", f"{timing.rows:,}")
     console.print(table)
     console.print(
-        f"whole dashboard ({len(figures.timings)} queries): {figures.dashboard_sequential_ms:,.1f} ms one after"
+        f"all named queries ({len(figures.timings)}): {figures.dashboard_sequential_ms:,.1f} ms one after"
         f" another, {figures.dashboard_parallel_ms:,.1f} ms on 4 connections at once"
     )
     if figures.loaded:

@@ -64,7 +64,9 @@ class Figures:
 
 
 def dashboard(end: datetime) -> dict[str, dict[str, Value]]:
-    """The unified dashboard's panels at its default view: the last 24 hours ending at ``end``."""
+    """Every named query at a representative view ending at ``end``: 24 h for the rollup panels, the last
+    hour for the raw-event ones, 15 minutes for the alert rule's anomaly query. (The unified dashboard's
+    exact panel set, as Grafana expands it, is ``pulse bench dashboards``.)"""
     day: dict[str, Value] = {"from": end - timedelta(hours=24), "to": end}
     hour: dict[str, Value] = {"from": end - timedelta(hours=1), "to": end}
     return {
@@ -84,6 +86,8 @@ def dashboard(end: datetime) -> dict[str, dict[str, Value]]:
         "ad_attribution": hour,
         "budget_pacing": {"to": end},
         "ingest_freshness": {},
+        "metric_anomaly": {"from": end - timedelta(minutes=15), "to": end, "metric": "engagement"},
+        "engagement_score": {**hour, "interval_s": 60},
     }
 
 
