@@ -489,6 +489,88 @@ def test_client_retries_and_kafka_redelivery_change_no_rollup(pipeline: Settings
         start_pipeline(pipeline)
 
 
+RAW_SESSIONS = """
+SELECT count(), countIf(length(session) = 1), toInt64(sum(session[-1] - session[1]))
+FROM
+(
+    SELECT arraySort(groupArray(toUnixTimestamp64Milli(event_time))) AS times
+    FROM events
+    WHERE event_time >= {a:DateTime64(3)} AND event_time < {b:DateTime64(3)}
+      AND ({c:String} = '' OR country = {c:String})
+    GROUP BY if(user_id != '', user_id, anonymous_id)
+)
+ARRAY JOIN arraySplit((t, i) -> i > 1 AND t - times[i - 1] > 1800000, times, arrayEnumerate(times)) AS session
+"""
+RAW_FUNNEL = """
+SELECT step, count()
+FROM
+(
+    SELECT windowFunnel(3600000)(toUInt64(toUnixTimestamp64Milli(event_time)),
+                                 event = 'view', event = 'like', event = 'share') AS level
+    FROM events
+    WHERE event_time >= {a:DateTime64(3)} AND event_time < {b:DateTime64(3)} AND event IN ('view', 'like', 'share')
+    GROUP BY if(user_id != '', user_id, anonymous_id)
+)
+ARRAY JOIN range(1, level + 1) AS step
+GROUP BY step ORDER BY step
+"""
+
+
+def test_the_live_snapshots_answer_the_dashboards_last_hour_as_raw_events_do(
+    pipeline: Settings, warehouse: Client
+) -> None:
+    """sessions_last_hour / funnels_last_hour (refreshed every 5 s) give what raw events give for the
+    same window, the named queries read them only for the dashboard's unfiltered last hour, and a
+    filter falls back to raw events."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    config = TrafficConfig(seed=47, start=start, rate=5.0, users=300, posts=200, campaigns=2, flush_interval_s=5)
+    key, source = "wk_analytics_live", source_of_write_key("wk_analytics_live")
+    truth = deliver(pipeline, config, 2_000, key)
+    end = start + timedelta(hours=1)
+    assert wait_stored(warehouse, start, end, truth.events, source=source) == truth.events
+    stored_at = datetime.now(UTC)
+    deadline = time.monotonic() + 30
+    while True:  # a refresh that started after every event was stored
+        row = warehouse.query(
+            "SELECT window_from, window_to, sessions, bounces, total_duration_ms FROM sessions_last_hour"
+        ).result_rows
+        funnel_windows = warehouse.query("SELECT DISTINCT window_to FROM funnels_last_hour").result_rows
+        if row and row[0][1].replace(tzinfo=UTC) > stored_at and funnel_windows:
+            funnel_end = funnel_windows[0][0].replace(tzinfo=UTC)
+            if funnel_end > stored_at:
+                break
+        assert time.monotonic() < deadline, "the live snapshots were not refreshed"
+        time.sleep(0.5)
+    window_from, window_to, *snapshot = row[0]
+    window_from, window_to = window_from.replace(tzinfo=UTC), window_to.replace(tzinfo=UTC)
+    bounds = {"a": f"{window_from.timestamp():.3f}", "b": f"{window_to.timestamp():.3f}", "c": ""}
+    (raw,) = warehouse.query(RAW_SESSIONS, parameters=bounds).result_rows
+    assert tuple(snapshot) == tuple(raw) and raw[0] > 0
+    (named,) = q(warehouse, "sessions", **{"from": window_from, "to": window_to})
+    assert (named["sessions"], named["bounces"], named["total_duration_ms"]) == tuple(raw)
+
+    funnel_bounds = {"a": f"{(funnel_end - timedelta(hours=1)).timestamp():.3f}", "b": f"{funnel_end.timestamp():.3f}"}
+    raw_funnel = [int(n) for _, n in warehouse.query(RAW_FUNNEL, parameters=funnel_bounds).result_rows]
+    snapshot_funnel = [
+        int(n)
+        for _, n in warehouse.query(
+            "SELECT step, users FROM funnels_last_hour WHERE journey = 'engagement' ORDER BY step"
+        ).result_rows
+    ]
+    assert snapshot_funnel == raw_funnel and raw_funnel
+    named_funnel = q(warehouse, "funnel", **{"from": funnel_end - timedelta(hours=1), "to": funnel_end})
+    assert [int(r["users"]) for r in named_funnel] == raw_funnel  # type: ignore[call-overload]
+
+    country = warehouse.command(
+        "SELECT country FROM events WHERE source = {s:String} GROUP BY country ORDER BY count() DESC LIMIT 1",
+        parameters={"s": source},
+    )
+    (filtered,) = q(warehouse, "sessions", **{"from": window_from, "to": window_to, "country": country})
+    (raw_filtered,) = warehouse.query(RAW_SESSIONS, parameters={**bounds, "c": country}).result_rows
+    assert (filtered["sessions"], filtered["bounces"], filtered["total_duration_ms"]) == tuple(raw_filtered)
+    assert filtered["sessions"] < named["sessions"]
+
+
 def test_an_injected_burst_trends_within_one_window_and_steady_tags_do_not(
     pipeline: Settings, warehouse: Client
 ) -> None:
