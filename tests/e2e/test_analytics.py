@@ -26,7 +26,9 @@ from pulse.generator.sender import send
 from pulse.generator.traffic import BurstSpec, TrafficConfig, TrafficGenerator
 from pulse.generator.truth import Fact, TruthReport
 from pulse.pipeline import pipeline_specs, start_pipeline, stop_pipeline, supervisor_for
-from pulse.queries.run import run_typed
+from pulse.queries.params import bind
+from pulse.queries.registry import get as get_query
+from pulse.queries.run import run_typed, wire_values
 from pulse.settings import Settings
 from pulse.stack.testing import StackHandle
 from pulse.warehouse.client import connect
@@ -569,6 +571,35 @@ def test_the_live_snapshots_answer_the_dashboards_last_hour_as_raw_events_do(
     (raw_filtered,) = warehouse.query(RAW_SESSIONS, parameters={**bounds, "c": country}).result_rows
     assert (filtered["sessions"], filtered["bounces"], filtered["total_duration_ms"]) == tuple(raw_filtered)
     assert filtered["sessions"] < named["sessions"]
+
+
+def test_the_trending_snapshot_equals_the_rollups(pipeline: Settings, warehouse: Client) -> None:
+    """trending_topics_live (refreshed every 5 s) gives, for its window, exactly what the rollups give:
+    the named query answered from the snapshot equals the same query forced onto the rollups."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=4)
+    config = TrafficConfig(seed=53, start=start, rate=20.0, users=150, posts=300, campaigns=2, flush_interval_s=5)
+    key, source = "wk_analytics_trend", source_of_write_key("wk_analytics_trend")
+    truth = deliver(pipeline, config, 3_000, key)
+    end = start + timedelta(hours=1)
+    assert wait_stored(warehouse, start, end, truth.events, source=source) == truth.events
+    stored_at = datetime.now(UTC)
+    query = get_query("trending_topics")
+    on_rollups = query.sql.replace("FROM trending_topics_live", "FROM (SELECT * FROM trending_topics_live WHERE 0)")
+    assert on_rollups != query.sql
+    deadline = time.monotonic() + 60
+    while True:
+        windows = warehouse.query("SELECT max(window_to), count() FROM trending_topics_live").result_rows
+        window_to, terms = windows[0][0].replace(tzinfo=UTC), int(windows[0][1])
+        if window_to > stored_at and terms:
+            values = wire_values({**bind(query, {"kind": "hashtag", "min_mentions": "3"}), "to": window_to})
+            from_snapshot = warehouse.query(query.sql, parameters=values).result_rows
+            from_rollups = warehouse.query(on_rollups, parameters=values).result_rows
+            (after,) = warehouse.query("SELECT max(window_to) FROM trending_topics_live").result_rows[0]
+            if after.replace(tzinfo=UTC) == window_to:  # no refresh in between
+                break
+        assert time.monotonic() < deadline, "no trending snapshot after the traffic"
+        time.sleep(0.5)
+    assert from_snapshot and from_snapshot == from_rollups
 
 
 def test_an_injected_burst_trends_within_one_window_and_steady_tags_do_not(
