@@ -1,5 +1,6 @@
 -- Budget pacing: each campaign's spend since the start of the day (UTC) against a linear plan of
--- its daily budget (campaigns dictionary) at the moment `to`.
+-- its daily budget (campaigns dictionary) at the moment `to`. Today's whole hours come from the
+-- hourly rollup, the hour in progress from the minute rollup: the same sums from ~1/20 of the rows.
 -- @unit micros
 -- @param to DateTime64(3) = now : the moment measured
 -- @param tolerance Float64 = 0.1 : |pacing - 1| within this is "on track"
@@ -23,7 +24,15 @@ SELECT
     multiIf(daily_budget_micros = 0, 'no budget',
             pacing > 1 + {tolerance:Float64}, 'over',
             pacing < 1 - {tolerance:Float64}, 'under', 'on track')                              AS status
-FROM ad_performance_per_minute
-WHERE bucket >= day_start AND bucket < {to:DateTime64(3)}
+FROM
+(
+    SELECT campaign_id, spend_micros
+    FROM ad_performance_per_hour
+    WHERE bucket >= day_start AND bucket < toStartOfHour({to:DateTime64(3)})
+    UNION ALL
+    SELECT campaign_id, spend_micros
+    FROM ad_performance_per_minute
+    WHERE bucket >= toStartOfHour({to:DateTime64(3)}) AND bucket < {to:DateTime64(3)}
+)
 GROUP BY campaign_id
 ORDER BY campaign_id

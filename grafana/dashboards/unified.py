@@ -158,7 +158,10 @@ TRENDING = Row(
             "Hashtag mentions",
             "Mentions per interval of the 10 most mentioned hashtags of the range, in the selected region.",
             Use(
-                "topic_mentions", {"region": "region"}, fixed={"kind": "hashtag", "top": 10}, select="time, term, mentions"
+                "topic_mentions",
+                {"region": "region"},
+                fixed={"kind": "hashtag", "top": 10},
+                select="time, term, mentions",
             ),
             fmt=FORMAT_TIME_SERIES,
             unit="short",
