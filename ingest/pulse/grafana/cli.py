@@ -20,7 +20,7 @@ from pulse.errors import PulseError
 from pulse.grafana import access
 from pulse.grafana import generate as gen
 from pulse.grafana.dashboards import DASHBOARDS, unified
-from pulse.grafana.render import expand, now_range, resolve_variables
+from pulse.grafana.render import PanelQuery, expand, now_range, resolve_variables
 from pulse.settings import Settings
 from pulse.warehouse.client import connect
 
@@ -93,16 +93,16 @@ def bench_dashboards(
         newest_ms = int(client.command("SELECT toUnixTimestamp64Milli(max(event_time)) FROM events"))  # type: ignore[arg-type]
         end = datetime.fromtimestamp(newest_ms / 1000, UTC)
     window = now_range(span, end)
-    queries = expand(board, window, resolve_variables(board, client, window))
+    variables = resolve_variables(board, client, window)
+    queries = expand(board, window, variables)
     local = threading.local()
 
     by_panel: dict[str, list[float]] = {}
 
-    def one(index: int) -> float:
+    def one(query: PanelQuery) -> float:
         began = time.perf_counter()
         if not hasattr(local, "client"):
             local.client = connect(settings)  # one session per thread, as each Grafana connection
-        query = queries[index % len(queries)]
         local.client.query(query.sql)
         spent = time.perf_counter() - began
         by_panel.setdefault(f"{query.title} [{query.named or 'sql'}]", []).append(spent)
@@ -112,8 +112,10 @@ def bench_dashboards(
     per_load: list[float] = []
     with ThreadPoolExecutor(concurrency) as pool:
         for _ in range(rounds):
+            if end is None:  # each load asks for the range ending now, as Grafana does at every refresh
+                queries = expand(board, now_range(span), variables)
             began = time.perf_counter()
-            per_query += list(pool.map(one, range(len(queries))))
+            per_query += list(pool.map(one, queries))
             per_load.append(time.perf_counter() - began)
     events = client.command("SELECT count() FROM events")
 
