@@ -9,6 +9,7 @@ at every rollup level, and rollups against the raw table. Each scenario uses its
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -600,6 +601,34 @@ def test_the_trending_snapshot_equals_the_rollups(pipeline: Settings, warehouse:
         assert time.monotonic() < deadline, "no trending snapshot after the traffic"
         time.sleep(0.5)
     assert from_snapshot and from_snapshot == from_rollups
+
+
+AD_HOC_QUESTIONS = (
+    "SELECT event, count(), sum(spend_micros) FROM events GROUP BY event",
+    "SELECT event, country, count(), sum(spend_micros), sum(revenue_micros) FROM events GROUP BY event, country",
+    "SELECT device_type, segment, count(), uniq(user_key) FROM events WHERE event = 'view'"
+    " GROUP BY device_type, segment",
+    "SELECT toStartOfHour(event_time) AS hour, category, count() FROM events"
+    " WHERE toStartOfHour(event_time) >= {a:DateTime} AND toStartOfHour(event_time) < {b:DateTime}"
+    " GROUP BY hour, category",
+)
+
+
+@pytest.mark.parametrize("sql", AD_HOC_QUESTIONS)
+def test_ad_hoc_questions_are_answered_from_the_projection_as_from_raw_rows(
+    warehouse: Client, day: Day, sql: str
+) -> None:
+    """The engine picks a projection (per hour or per day) for aggregations over its columns, with the
+    same result as reading every raw row."""
+    bounds = {"a": int(day.start.timestamp()), "b": int(day.end.timestamp())}
+    plan = "\n".join(row[0] for row in warehouse.query("EXPLAIN projections = 1 " + sql, parameters=bounds).result_rows)
+    assert re.search(r"ReadFromMergeTree \(events_by_dimensions(_per_day)?\)", plan), plan
+    projected = sorted(map(tuple, warehouse.query(sql, parameters=bounds).result_rows), key=repr)
+    raw = sorted(
+        map(tuple, warehouse.query(sql, parameters=bounds, settings={"optimize_use_projections": 0}).result_rows),
+        key=repr,
+    )
+    assert projected == raw and projected
 
 
 def test_an_injected_burst_trends_within_one_window_and_steady_tags_do_not(
