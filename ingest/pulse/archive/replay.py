@@ -13,7 +13,6 @@ is fully loaded is therefore a no-op, and a partial loss is filled exactly.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pulse.archive.parquet import REPLAY_COLUMNS
 from pulse.archive.store import ArchiveStore
 from pulse.errors import PulseError
 from pulse.settings import Settings
+from pulse.warehouse.client import ClientPerThread
 
 _COLUMNS = ", ".join(REPLAY_COLUMNS)
 #: Event columns are Nullable in Parquet (rejected messages have none): assumeNotNull after the filter.
@@ -122,25 +122,16 @@ class Replayer:
 
     def __init__(self, settings: Settings, connect: Callable[[], Client], table: str = "events") -> None:
         self.settings = settings
-        self._connect = connect
         self._sql = {
             name: sql.replace(_TABLE, table)
             for name, sql in (("present", _PRESENT), ("all", _INSERT_ALL), ("missing", _INSERT_MISSING))
         }
-        self._local = threading.local()
-
-    @property
-    def client(self) -> Client:
-        """One client per thread: a clickhouse-connect client runs one query at a time."""
-        client: Client | None = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = self._connect()
-        return client
+        self._clients = ClientPerThread(connect)
 
     def replay(self, obj: ArchiveObject, size_bytes: int) -> ReplayedObject:
         key = obj.key(self.settings.archive.prefix)
         coordinates = {"topic": obj.topic, "partition": obj.partition, "first": obj.first, "last": obj.last}
-        present = int(self.client.query(self._sql["present"], parameters=coordinates).result_rows[0][0])
+        present = int(self._clients.client.query(self._sql["present"], parameters=coordinates).result_rows[0][0])
         source = {
             "url": object_url(self.settings, key),
             "key_id": self.settings.s3.access_key_id,
@@ -148,12 +139,12 @@ class Replayer:
         }
         if present == 0:
             settings = {**_ONE_BLOCK, "insert_deduplication_token": f"archive/{key}"}
-            self.client.command(self._sql["all"], parameters=source, settings=settings)
+            self._clients.client.command(self._sql["all"], parameters=source, settings=settings)
             return ReplayedObject(obj, key, size_bytes, present, "inserted")
         if present >= obj.rows:
             return ReplayedObject(obj, key, size_bytes, present, "skipped")
         settings = {**_ONE_BLOCK, "insert_deduplication_token": f"archive/{key}/present-{present}"}
-        self.client.command(self._sql["missing"], parameters={**source, **coordinates}, settings=settings)
+        self._clients.client.command(self._sql["missing"], parameters={**source, **coordinates}, settings=settings)
         return ReplayedObject(obj, key, size_bytes, present, "filled")
 
     def replay_all(self, objects: Sequence[tuple[ArchiveObject, int]], workers: int = 1) -> Iterator[ReplayedObject]:

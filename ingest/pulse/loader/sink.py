@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from pulse.loader.batching import OffsetRange, PartitionBatch
+from pulse.warehouse.client import ClientPerThread
 
 EVENTS_TABLE = "events"
 INTENTS_TABLE = "loader_batches"
@@ -47,16 +47,7 @@ class WarehouseSink:
     """Blocking writes through clickhouse-connect; the loader calls them from a worker thread."""
 
     def __init__(self, connect: Callable[[], Client]) -> None:
-        self._connect = connect
-        self._local = threading.local()
-
-    @property
-    def client(self) -> Client:
-        """This thread's client: a clickhouse-connect client runs one query at a time."""
-        client: Client | None = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = self._connect()
-        return client
+        self._clients = ClientPerThread(connect)
 
     def planned_ranges(self, topic: str, committed: dict[int, int]) -> dict[int, list[Intent]]:
         """Ranges planned at or after each partition's committed offset, in offset order.
@@ -66,7 +57,7 @@ class WarehouseSink:
         """
         partitions = sorted(committed)
         parameters = {"topic": topic, "partitions": partitions, "committed": [committed[p] for p in partitions]}
-        result = self.client.query(_PLANNED_RANGES, parameters=parameters)
+        result = self._clients.client.query(_PLANNED_RANGES, parameters=parameters)
         ranges: dict[int, list[Intent]] = {}
         for partition, first, last in result.result_rows:
             ranges.setdefault(int(partition), []).append(Intent(int(first), int(last)))
@@ -75,14 +66,14 @@ class WarehouseSink:
     def recent_message_ids(self, topic: str, partition: int, window_s: int, limit: int) -> list[str]:
         """The partition's messageIds stored in the last ``window_s`` seconds, oldest first."""
         parameters = {"topic": topic, "partition": partition, "window_s": window_s, "limit": limit}
-        rows = self.client.query(_RECENT_IDS, parameters=parameters).result_rows
+        rows = self._clients.client.query(_RECENT_IDS, parameters=parameters).result_rows
         return [str(row[0]) for row in reversed(rows)]
 
     def write(self, batch: PartitionBatch) -> OffsetRange:
         """Record the intent (unless rebuilding one), then insert rows and dead letters under its token."""
         offsets = batch.offsets
         if not batch.rebuild:
-            self.client.insert(
+            self._clients.client.insert(
                 INTENTS_TABLE,
                 [[offsets.topic, offsets.partition, offsets.first, offsets.last, offsets.token]],
                 column_names=["topic", "partition", "first_offset", "last_offset", "token"],
@@ -91,11 +82,12 @@ class WarehouseSink:
         if batch.rows and batch.rejected:
             # failed_at is ISO-8601 with an offset, as the collector writes it
             rejected_settings = {**settings, "date_time_input_format": "best_effort"}
-            self.client.raw_insert(
+            self._clients.client.raw_insert(
                 REJECTED_TABLE, None, batch.json_each_row(), settings=rejected_settings, fmt="JSONEachRow"
             )
         elif batch.rows:
-            self.client.raw_insert(EVENTS_TABLE, None, batch.json_each_row(), settings=settings, fmt="JSONEachRow")
+            rows = batch.json_each_row()
+            self._clients.client.raw_insert(EVENTS_TABLE, None, rows, settings=settings, fmt="JSONEachRow")
         if batch.dead_letters:
             lines = b"\n".join(
                 orjson.dumps(
@@ -109,5 +101,5 @@ class WarehouseSink:
                 )
                 for dead in batch.dead_letters
             )
-            self.client.raw_insert(DEAD_LETTERS_TABLE, None, lines, settings=settings, fmt="JSONEachRow")
+            self._clients.client.raw_insert(DEAD_LETTERS_TABLE, None, lines, settings=settings, fmt="JSONEachRow")
         return offsets

@@ -7,6 +7,8 @@ the engine in-process (only if no bridge holds that path).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -52,3 +54,19 @@ def connect(settings: Settings, *, use_database: bool = True, **client_options: 
         raise
     except Exception as error:
         raise PulseError(f"cannot reach the warehouse at {url}: {error}") from error
+
+
+class ClientPerThread:
+    """One client per calling thread, made on first use: a clickhouse-connect client runs one query at
+    a time, so work spread over a thread pool needs a client for each thread."""
+
+    def __init__(self, connect: Callable[[], Client]) -> None:
+        self._connect = connect
+        self._local = threading.local()
+
+    @property
+    def client(self) -> Client:
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._connect()
+        return client
