@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
@@ -33,9 +33,9 @@ from pulse.archive.layout import ArchiveObject, hour_of
 from pulse.archive.parquet import Message, encode
 from pulse.archive.store import ArchiveStore
 from pulse.health import Health
+from pulse.kafka_consumer import partition_consumer
 from pulse.resilience import report_lag_forever, retry_forever
 from pulse.settings import Settings
-from pulse.tls import kafka_options
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,14 +114,10 @@ class Archiver:
         self.next_offset: dict[TopicPartition, int] = {}
         self.recovering: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
-        self.consumer = AIOKafkaConsumer(
-            **kafka_options(settings.kafka),
+        self.consumer = partition_consumer(
+            settings.kafka,
             group_id=settings.archive.group_id,
-            client_id=f"{settings.kafka.client_id}-archiver",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
+            role="archiver",
             # An S3 outage holds the loop in its retries; stay in the group meanwhile.
             max_poll_interval_ms=30 * 60 * 1000,
         )

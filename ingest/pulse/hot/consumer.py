@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
@@ -27,9 +27,9 @@ from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import Keys
 from pulse.hot.windows import refresh
 from pulse.hot.writer import APPLIED, HotWriter
+from pulse.kafka_consumer import partition_consumer
 from pulse.resilience import report_lag_forever, retry_forever
 from pulse.settings import Settings
-from pulse.tls import kafka_options
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,15 +75,7 @@ class HotUpdater:
         #: Last applied offset per owned partition (-1: none); messages at or below it are dropped.
         self.applied: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
-        self.consumer = AIOKafkaConsumer(
-            **kafka_options(settings.kafka),
-            group_id=settings.hot.group_id,
-            client_id=f"{settings.kafka.client_id}-hot",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-        )
+        self.consumer = partition_consumer(settings.kafka, group_id=settings.hot.group_id, role="hot")
 
     def stop(self) -> None:
         self._stopping.set()

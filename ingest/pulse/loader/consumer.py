@@ -12,19 +12,19 @@ import time
 from collections import deque
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from pulse.errors import PulseError
 from pulse.events import Family
+from pulse.kafka_consumer import partition_consumer
 from pulse.loader import metrics
 from pulse.loader.batching import PartitionBatch
 from pulse.loader.dedup import RecentIds
 from pulse.loader.sink import Intent, WarehouseSink
 from pulse.resilience import retry_forever
 from pulse.settings import Settings
-from pulse.tls import kafka_options
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +70,7 @@ class Loader:
         #: The collector's dead-letter topic, whose messages land in ``rejected_events``.
         self.rejected_topic = settings.kafka.topic(Family.DEAD_LETTER)
         self._stopping = asyncio.Event()
-        self.consumer = AIOKafkaConsumer(
-            **kafka_options(settings.kafka),
-            group_id=settings.loader.group_id,
-            client_id=f"{settings.kafka.client_id}-loader",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-        )
+        self.consumer = partition_consumer(settings.kafka, group_id=settings.loader.group_id, role="loader")
 
     def stop(self) -> None:
         self._stopping.set()

@@ -1,0 +1,25 @@
+"""The Kafka consumer of the exactly-once workers: the loader, the hot-layer updater and the archiver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from pulse.settings import KafkaSettings
+from pulse.tls import kafka_options
+
+
+def partition_consumer(kafka: KafkaSettings, *, group_id: str, role: str, **overrides: Any) -> AIOKafkaConsumer:
+    """Manual commits from the earliest offset, with large fetches: each worker commits an offset only
+    after what it read up to there is durable in its own store (warehouse, Redis markers, S3)."""
+    return AIOKafkaConsumer(
+        **kafka_options(kafka),
+        group_id=group_id,
+        client_id=f"{kafka.client_id}-{role}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        **overrides,
+    )
