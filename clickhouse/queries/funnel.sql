@@ -13,7 +13,13 @@
 -- @column name String : the step's event
 -- @column users UInt64 : users who reached this step
 -- @column conversion Float64 : users / users of step 1
-WITH if({journey:String} = 'ads', ['ad_impression', 'ad_click', 'conversion'], ['view', 'like', 'share']) AS steps
+WITH
+    if({journey:String} = 'ads', ['ad_impression', 'ad_click', 'conversion'], ['view', 'like', 'share']) AS steps,
+    -- the question is the dashboard's last hour and a snapshot of it is fresh: read the snapshot
+    ({country:String} = '' AND {device_type:String} = '' AND {window_s:UInt32} = 3600
+        AND dateDiff('millisecond', {from:DateTime64(3)}, {to:DateTime64(3)}) = 3600000
+        AND (SELECT count() FROM funnels_last_hour
+             WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0) AS from_snapshot
 SELECT
     step,
     steps[step] AS name,
@@ -24,11 +30,7 @@ FROM
     -- the dashboard's last hour: the live snapshot
     SELECT step, users
     FROM funnels_last_hour
-    WHERE journey = {journey:String}
-      AND {country:String} = '' AND {device_type:String} = '' AND {window_s:UInt32} = 3600
-      AND dateDiff('millisecond', {from:DateTime64(3)}, {to:DateTime64(3)}) = 3600000
-      AND (SELECT count() FROM funnels_last_hour
-           WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0
+    WHERE from_snapshot AND journey = {journey:String}
       AND window_to = (SELECT max(window_to) FROM funnels_last_hour)
     UNION ALL
     -- anything else: raw events
@@ -38,14 +40,11 @@ FROM
         SELECT windowFunnel({window_s:UInt32} * 1000)(
                    toUInt64(toUnixTimestamp64Milli(event_time)), event = steps[1], event = steps[2], event = steps[3]) AS level
         FROM events
-        WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+        WHERE NOT from_snapshot
+          AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
           AND has(steps, event)
           AND ({country:String} = '' OR country = {country:String})
           AND ({device_type:String} = '' OR device_type = {device_type:String})
-          AND NOT ({country:String} = '' AND {device_type:String} = '' AND {window_s:UInt32} = 3600
-          AND dateDiff('millisecond', {from:DateTime64(3)}, {to:DateTime64(3)}) = 3600000
-          AND (SELECT count() FROM funnels_last_hour
-               WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0)
         GROUP BY user_key  -- the hashed user (or anonymous) id: cheaper to group than the strings
     )
     ARRAY JOIN range(1, level + 1) AS step

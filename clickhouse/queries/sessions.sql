@@ -14,6 +14,12 @@
 -- @column total_duration_ms Int64 : sum over sessions of last minus first event time
 -- @column mean_duration_s Float64 : mean session duration in seconds
 -- @column mean_depth Float64 : mean events per session
+WITH
+    -- the question is the dashboard's last hour and a snapshot of it is fresh: read the snapshot
+    ({country:String} = '' AND {device_type:String} = '' AND {gap_s:UInt32} = 1800
+        AND dateDiff('millisecond', {from:DateTime64(3)}, {to:DateTime64(3)}) = 3600000
+        AND (SELECT count() FROM sessions_last_hour
+             WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0) AS from_snapshot
 SELECT
     sessions,
     bounces,
@@ -26,11 +32,7 @@ FROM
     -- the dashboard's last hour: the live snapshot
     SELECT sessions, bounces, total_duration_ms, total_depth
     FROM sessions_last_hour
-    WHERE {country:String} = '' AND {device_type:String} = '' AND {gap_s:UInt32} = 1800
-      AND dateDiff('millisecond', {from:DateTime64(3)}, {to:DateTime64(3)}) = 3600000
-      AND (SELECT count() FROM sessions_last_hour
-           WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0
-      AND abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000
+    WHERE from_snapshot AND abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000
     LIMIT 1
     UNION ALL
     -- anything else: raw events
@@ -43,19 +45,13 @@ FROM
         (
             SELECT arraySort(groupArray(toUnixTimestamp64Milli(event_time))) AS times
             FROM events
-            WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+            WHERE NOT from_snapshot
+              AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
               AND ({country:String} = '' OR country = {country:String})
               AND ({device_type:String} = '' OR device_type = {device_type:String})
-              AND NOT ({country:String} = '' AND {device_type:String} = '' AND {gap_s:UInt32} = 1800
-      AND dateDiff('millisecond', {from:DateTime64(3)}, {to:DateTime64(3)}) = 3600000
-      AND (SELECT count() FROM sessions_last_hour
-           WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0)
             GROUP BY user_key  -- the hashed user (or anonymous) id: cheaper to group than the strings
         )
         ARRAY JOIN arraySplit((t, i) -> i > 1 AND t - times[i - 1] > {gap_s:UInt32} * 1000, times, arrayEnumerate(times)) AS session
     )
-    HAVING NOT ({country:String} = '' AND {device_type:String} = '' AND {gap_s:UInt32} = 1800
-      AND dateDiff('millisecond', {from:DateTime64(3)}, {to:DateTime64(3)}) = 3600000
-      AND (SELECT count() FROM sessions_last_hour
-           WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0)
+    HAVING NOT from_snapshot
 )

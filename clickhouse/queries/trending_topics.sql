@@ -33,6 +33,11 @@
 WITH
     {window_min:UInt32} * 60 AS window_s,
     {baseline_windows:UInt32} AS baseline,
+    -- the question is the dashboard's (default parameters, everywhere) and a snapshot is fresh
+    ({region:String} = '' AND {age_band:String} = '' AND {window_min:UInt32} = 5 AND {baseline_windows:UInt32} = 12
+        AND {max_per_user:Float64} = 3 AND {half_life_min:Float64} = 10 AND {min_mentions:UInt32} >= 3
+        AND (SELECT count() FROM trending_topics_live
+             WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0) AS from_snapshot,
     -- only terms with min_mentions raw mentions in the current window can be listed (dampened <= raw),
     -- so the baseline is read for those alone: a few hundred terms instead of every term
     candidates AS
@@ -42,10 +47,7 @@ WITH
         WHERE {region:String} = '' AND {age_band:String} = ''
           AND kind = {kind:String}
           AND bucket >= {to:DateTime64(3)} - toIntervalSecond({window_min:UInt32} * 60) AND bucket < {to:DateTime64(3)}
-          AND NOT ({region:String} = '' AND {age_band:String} = '' AND {window_min:UInt32} = 5 AND {baseline_windows:UInt32} = 12
-               AND {max_per_user:Float64} = 3 AND {half_life_min:Float64} = 10 AND {min_mentions:UInt32} >= 3
-               AND (SELECT count() FROM trending_topics_live
-                    WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0)
+          AND NOT from_snapshot
         GROUP BY term
         HAVING sum(mentions) >= {min_mentions:UInt32}
         UNION ALL
@@ -69,10 +71,7 @@ FROM
             AND current >= {min_mentions:UInt32}                 AS trending
     FROM trending_topics_live
     WHERE kind = {kind:String} AND current >= {min_mentions:UInt32}
-      AND {region:String} = '' AND {age_band:String} = '' AND {window_min:UInt32} = 5 AND {baseline_windows:UInt32} = 12
-      AND {max_per_user:Float64} = 3 AND {half_life_min:Float64} = 10 AND {min_mentions:UInt32} >= 3
-      AND (SELECT count() FROM trending_topics_live
-           WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0
+      AND from_snapshot
     UNION ALL
     -- anything else: the rollups
     SELECT
@@ -108,11 +107,7 @@ FROM
               AND bucket >= {to:DateTime64(3)} - toIntervalSecond(window_s * (baseline + 1))
               AND bucket < {to:DateTime64(3)}
               AND term IN candidates
-              AND NOT ({region:String} = '' AND {age_band:String} = '' AND {window_min:UInt32} = 5
-                       AND {baseline_windows:UInt32} = 12 AND {max_per_user:Float64} = 3
-                       AND {half_life_min:Float64} = 10 AND {min_mentions:UInt32} >= 3
-                       AND (SELECT count() FROM trending_topics_live
-                            WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0)
+              AND NOT from_snapshot
             UNION ALL
             -- a region or an age band: the full rollup
             SELECT term, bucket, mentions, users
@@ -129,10 +124,7 @@ FROM
     )
     GROUP BY term
     HAVING current >= {min_mentions:UInt32}
-       AND NOT ({region:String} = '' AND {age_band:String} = '' AND {window_min:UInt32} = 5 AND {baseline_windows:UInt32} = 12
-            AND {max_per_user:Float64} = 3 AND {half_life_min:Float64} = 10 AND {min_mentions:UInt32} >= 3
-            AND (SELECT count() FROM trending_topics_live
-                 WHERE abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000) > 0)
+       AND NOT from_snapshot
 )
 ORDER BY trending DESC, z DESC, term
 LIMIT {limit:UInt32}
