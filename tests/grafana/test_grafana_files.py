@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pulse.grafana import access, alerting, datasources
 from pulse.grafana.dashboards import DASHBOARDS
 from pulse.grafana.envexpand import expand
 from pulse.grafana.generate import REPO, check, dashboard_json
-from pulse.grafana.macros import QueryContext, TimeRange, calculate_interval, expand_macros
+from pulse.grafana.macros import MacroError, QueryContext, TimeRange, calculate_interval, expand_macros
 from pulse.grafana.render import panels
 from pulse.grafana.variables import ALL, VariableState, interpolate
 
@@ -104,6 +105,10 @@ def test_macros_match_the_plugin() -> None:
     assert expand_macros("$__dateFilter(d)", ctx) == "d >= toDate('2023-11-14') AND d <= toDate('2023-11-14')"
     nested = expand_macros("$__timeInterval(toDateTime(x, 'UTC'))", ctx)
     assert nested == "toStartOfInterval(toDateTime(toDateTime(x, 'UTC')), INTERVAL 30 second)"
+    spaced = expand_macros("$__dateTimeFilter( d , t )", ctx)  # arguments are trimmed, as sqlds does
+    assert spaced == expand_macros("$__dateTimeFilter(d,t)", ctx) and spaced.startswith("(d >= ")
+    with pytest.raises(MacroError, match="missing close bracket"):
+        expand_macros("$__timeFilter(t", ctx)
     assert calculate_interval(TimeRange(0, 3_600_000), 100) == 30_000
     assert calculate_interval(TimeRange(0, 3_600_000), 100, "1m") == 60_000
 

@@ -169,10 +169,10 @@ def _date_time_filter(ctx: QueryContext, args: list[str]) -> str:
     return f"({dates}) AND ({_between(time_col, _date_time(low), _date_time(high))})"
 
 
-def _parse_args(text: str) -> tuple[list[str], int]:
-    """sqlds ``parseArgs``: a bracketed list right after the name -> (trimmed args, length consumed)."""
-    if not text.startswith("("):
-        return [], 0
+def bracket_args(text: str) -> tuple[list[str], int] | None:
+    """The top-level comma-separated arguments, as written, of the bracket that opens ``text``, and the
+    length through its closing bracket; None when it never closes. Both the backend's ``parseArgs``
+    (sqlds) and the frontend's ``getMacroArgs`` (the plugin) split this way."""
     args: list[str] = []
     depth = 0
     current: list[str] = []
@@ -184,14 +184,25 @@ def _parse_args(text: str) -> tuple[list[str], int]:
         elif char == ")":
             depth -= 1
             if depth == 0:
-                args.append("".join(current).strip())
+                args.append("".join(current))
                 return args, index + 1
         elif char == "," and depth == 1:
-            args.append("".join(current).strip())
+            args.append("".join(current))
             current = []
             continue
         current.append(char)
-    raise MacroError("failed to parse macro arguments (missing close bracket?)")
+    return None
+
+
+def _parse_args(text: str) -> tuple[list[str], int]:
+    """sqlds ``parseArgs``: a bracketed list right after the name -> (trimmed args, length consumed)."""
+    if not text.startswith("("):
+        return [], 0
+    parsed = bracket_args(text)
+    if parsed is None:
+        raise MacroError("failed to parse macro arguments (missing close bracket?)")
+    args, length = parsed
+    return [arg.strip() for arg in args], length
 
 
 def expand_macros(sql: str, ctx: QueryContext) -> str:

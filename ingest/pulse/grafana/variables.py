@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pulse.errors import PulseError
+from pulse.grafana.macros import bracket_args
 
 ALL = "$__all"
 
@@ -81,28 +82,6 @@ def format_value(variable: VariableState, fmt: str | None) -> str:
     return FORMATS[fmt](values)
 
 
-def _macro_args(sql: str, open_at: int) -> list[str] | None:
-    """The plugin's ``getMacroArgs``: raw top-level comma-separated arguments of the bracket at ``open_at``."""
-    args: list[str] = []
-    depth, current = 0, ""
-    for char in sql[open_at:]:
-        if char == "(":
-            depth += 1
-            if depth == 1:
-                continue
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                args.append(current)
-                return args
-        elif char == "," and depth == 1:
-            args.append(current)
-            current = ""
-            continue
-        current += char
-    return None
-
-
 def remove_conditional_alls(sql: str, variables: Mapping[str, VariableState]) -> str:
     """The plugin's ``applyConditionalAll`` (CHDatasource.ts), right to left: ``$__conditionalAll(cond, $var)``
     becomes ``1=1`` when ``var``'s value is All or empty, else ``cond`` (unknown variables keep ``cond``);
@@ -110,9 +89,10 @@ def remove_conditional_alls(sql: str, variables: Mapping[str, VariableState]) ->
     macro = "$__conditionalAll("
     index = sql.rfind(macro)
     while index != -1:
-        args = _macro_args(sql, index + len(macro) - 1)
-        if args is None or len(args) != 2:
+        parsed = bracket_args(sql[index + len(macro) - 1 :])  # the plugin's getMacroArgs
+        if parsed is None or len(parsed[0]) != 2:
             return sql
+        args, _ = parsed
         condition, reference = args
         found = _VAR_NAME.search(reference.strip())
         phrase = condition
