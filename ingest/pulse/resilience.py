@@ -8,6 +8,7 @@ brokers' end offsets so it keeps growing, visibly, while they wait.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
@@ -65,3 +66,12 @@ async def report_lag_forever(
         for tp, end in ends.items():
             if tp in done:
                 gauge.labels(tp.topic, str(tp.partition)).set(max(0, end - done[tp]))
+
+
+async def run_until_signalled(stop: Callable[[], None], run: Callable[[], Awaitable[None]]) -> None:
+    """Run a worker until SIGTERM or SIGINT asks it to ``stop``, after which it flushes and commits
+    what it holds before ``run`` returns (how Kubernetes and ``pulse stack down`` end a worker)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    await run()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import typer
 
 from pulse.events import Family
 from pulse.logs import configure_logging
+from pulse.resilience import run_until_signalled
 from pulse.settings import get_settings
 
 TOPIC_OPTION = typer.Option(None, help="topic family or full name (repeatable; default: every warehouse topic)")
@@ -33,10 +33,7 @@ def run(
 
     async def main() -> None:
         archiver = Archiver(settings, ArchiveStore(settings), topics, health)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, archiver.stop)
-        await archiver.run()
+        await run_until_signalled(archiver.stop, archiver.run)
 
     asyncio.run(main())
 

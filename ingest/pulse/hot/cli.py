@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import typer
 
 from pulse.events import WAREHOUSE_FAMILIES
 from pulse.logs import configure_logging
+from pulse.resilience import run_until_signalled
 from pulse.settings import get_settings
 
 app = typer.Typer(help="The hot tier: the last 15 minutes of the event stream in Redis.", no_args_is_help=True)
@@ -32,11 +32,8 @@ def run(
     async def main() -> None:
         redis = async_redis(settings.redis)
         updater = HotUpdater(settings, redis, topics, health)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, updater.stop)
         try:
-            await updater.run()
+            await run_until_signalled(updater.stop, updater.run)
         finally:
             await redis.aclose()
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import typer
 from prometheus_client import start_http_server
 
 from pulse.events import WAREHOUSE_FAMILIES, Family
 from pulse.logs import configure_logging
+from pulse.resilience import run_until_signalled
 from pulse.settings import get_settings
 
 app = typer.Typer(help="The Kafka -> ClickHouse loader (exactly-once offset-range batches).", no_args_is_help=True)
@@ -32,9 +32,6 @@ def run(
 
     async def main() -> None:
         loader = Loader(settings, WarehouseSink(lambda: connect(settings)), topics)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, loader.stop)
-        await loader.run()
+        await run_until_signalled(loader.stop, loader.run)
 
     asyncio.run(main())
