@@ -191,6 +191,12 @@ class ArchiveSettings(BaseModel):
     clickhouse_s3_endpoint: str | None = Field(
         default=None, description="S3 endpoint as ClickHouse reaches it (default: settings.s3.endpoint_url)"
     )
+    replay_batch_rows: int = Field(
+        default=500_000,
+        ge=1,
+        le=1 << 20,
+        description="replay inserts consecutive objects of a partition together, up to this many offsets",
+    )
 
 
 class Settings(BaseSettings):

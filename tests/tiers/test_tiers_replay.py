@@ -16,6 +16,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from tiers_support import archive_lag, deliver, metric_sum, now_traffic, wait_for
 
+from pulse.archive.replay import Replayer, batches, parse_moment, select_objects
+from pulse.archive.store import ArchiveStore
+from pulse.events import WAREHOUSE_FAMILIES
 from pulse.pipeline import start_pipeline, stop_pipeline
 from pulse.settings import Settings
 from pulse.stack.kafka import ensure_topics
@@ -70,7 +73,12 @@ def fresh(stack: Settings, test_stack: StackHandle) -> Iterator[Settings]:
             "kafka": stack.kafka.model_copy(update={"topic_prefix": f"replay{run}"}),
             "loader": stack.loader.model_copy(update={"group_id": f"replay-loader-{run}"}),
             "archive": stack.archive.model_copy(
-                update={"group_id": f"replay-archiver-{run}", "prefix": f"replay-{run}", "max_batch_age_ms": 1000}
+                update={
+                    "group_id": f"replay-archiver-{run}",
+                    "prefix": f"replay-{run}",
+                    "max_batch_age_ms": 1000,
+                    "max_batch_rows": 1000,  # many small objects, as live traffic leaves them
+                }
             ),
         }
     )
@@ -113,12 +121,31 @@ def test_drop_migrate_replay_restores_every_rollup_and_a_second_replay_changes_n
     )
     env = {"PULSE_ARCHIVE__PREFIX": fresh.archive.prefix, "PULSE_KAFKA__TOPIC_PREFIX": fresh.kafka.topic_prefix}
     first = test_stack.pulse("replay", *window, env=env, check=True)
-    assert "inserted" in first.stdout
+    since, until = parse_moment(window[1]), parse_moment(window[3])
+    objects = select_objects(ArchiveStore(fresh), archived_topics(fresh), since, until)
+    inserts = len(batches(objects, fresh.archive.replay_batch_rows))
+    assert 1 <= inserts < len(objects)  # the archiver's small objects go in together
+    assert f"{inserts:,} insert(s); objects: {len(objects)} inserted" in first.stdout, first.stdout
     assert fingerprint(warehouse) == before
 
     second = test_stack.pulse("replay", *window, env=env, check=True)
     assert "0 inserted" in second.stdout, second.stdout
     assert fingerprint(warehouse) == before
+
+    # Half the objects already there (an interrupted replay, or the loader's own inserts): the
+    # batches that hold both are filled with exactly the missing offsets.
+    reset_database(test_stack, connect(fresh, use_database=False), fresh.clickhouse.database)
+    every_other = batches(objects, max_rows=1)[::2]
+    for _done in Replayer(fresh, lambda: connect(fresh)).replay_all(every_other):
+        pass
+    assert 0 < fingerprint(warehouse)["events"][0] < before["events"][0]
+    third = test_stack.pulse("replay", *window, env=env, check=True)
+    assert "filled (partly present)" in third.stdout and ", 0 filled" not in third.stdout, third.stdout
+    assert fingerprint(warehouse) == before
+
+
+def archived_topics(settings: Settings) -> list[str]:
+    return [settings.kafka.topic(family) for family in WAREHOUSE_FAMILIES]
 
 
 def test_replay_rejects_bad_input_with_a_clear_error(stack: Settings, test_stack: StackHandle) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from pulse.archive.consumer import RangeBatch
 from pulse.archive.layout import ArchiveObject, hour_of, intent_key, parse_intent, parse_key
 from pulse.archive.parquet import SCHEMA, Message, encode, to_parquet, to_table
+from pulse.archive.replay import batches
 from pulse.events import EnrichedEvent, encode_event
 from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import DIMENSIONS, Keys
@@ -112,6 +114,36 @@ def test_archive_keys_and_intents_round_trip(topic: str, partition: int, first: 
     assert parse_key("other", obj.key("raw")) is None
     name = intent_key("raw", obj).rsplit("/", 1)[1]
     assert parse_intent(topic, partition, name) == obj
+
+
+archived_objects = st.lists(
+    st.tuples(st.sampled_from(["t1", "t2"]), st.integers(0, 2), st.integers(0, 2), st.integers(1, 400)),
+    max_size=40,
+).map(
+    lambda specs: sorted(
+        (ArchiveObject(topic, hour_of(hour * 3_600_000), partition, 1_000 * i, 1_000 * i + rows - 1), rows * 50)
+        for i, (topic, partition, hour, rows) in enumerate(specs)
+    )
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(archived_objects, st.integers(1, 1_000))
+def test_replay_batches_cover_every_object_once_within_one_partition_hour_and_the_size_cap(
+    objects: list[tuple[ArchiveObject, int]], max_rows: int
+) -> None:
+    planned = batches(objects, max_rows)
+    assert [item for batch in planned for item in batch.objects] == objects
+    for batch in planned:
+        places = {(obj.topic, obj.partition, obj.hour) for obj, _ in batch.objects}
+        assert len(places) == 1
+        assert batch.rows <= max_rows or len(batch.objects) == 1
+    for before, after in itertools.pairwise(planned):
+        head, next_head = before.first, after.first
+        if (head.topic, head.partition, head.hour) == (next_head.topic, next_head.partition, next_head.hour):
+            assert before.rows + after.first.rows > max_rows  # a batch is cut only when it is full
+    assert batches(objects, max_rows) == planned  # a second replay forms the same batches (same tokens)
+    assert len({batch.token for batch in planned}) == len(planned)
 
 
 def test_a_range_is_cut_where_the_kafka_hour_changes() -> None:

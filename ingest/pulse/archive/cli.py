@@ -47,13 +47,13 @@ def register(root: typer.Typer) -> None:
         until: str = typer.Option(..., help="end (exclusive), ISO-8601 UTC"),
         topic: list[str] = TOPIC_OPTION,
         dry_run: bool = typer.Option(False, "--dry-run", help="list what would be replayed, insert nothing"),
-        workers: int = typer.Option(2, min=1, max=16, help="objects inserted at once"),
+        workers: int = typer.Option(2, min=1, max=16, help="batches of objects inserted at once"),
     ) -> None:
         """Reload archived events into ClickHouse; replaying twice (or over live data) counts nothing twice."""
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from pulse.archive.replay import Replayer, parse_moment, select_objects
+        from pulse.archive.replay import Replayer, batches, parse_moment, select_objects
         from pulse.archive.store import ArchiveStore
         from pulse.errors import PulseError
         from pulse.events import WAREHOUSE_FAMILIES
@@ -76,6 +76,7 @@ def register(root: typer.Typer) -> None:
                 console.print(f"  {obj.key(settings.archive.prefix)}  ({size:,} bytes)")
             return
         replayer = Replayer(settings, lambda: connect(settings))
+        planned = batches(objects, settings.archive.replay_batch_rows)
         counts = {"inserted": 0, "filled": 0, "skipped": 0}
         columns = (
             TextColumn("replaying"),
@@ -87,12 +88,12 @@ def register(root: typer.Typer) -> None:
         )
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("replay", total=span, rate="")
-            for done in replayer.replay_all(objects, workers=workers):
-                counts[done.action] += 1
+            for done in replayer.replay_all(planned, workers=workers):
+                counts[done.action] += len(done.batch.objects)
                 elapsed = progress.tasks[0].elapsed or 1e-9
-                completed = progress.tasks[0].completed + done.obj.rows
-                progress.update(task, advance=done.obj.rows, rate=f"{completed / elapsed:,.0f} offsets/s")
+                completed = progress.tasks[0].completed + done.batch.rows
+                progress.update(task, advance=done.batch.rows, rate=f"{completed / elapsed:,.0f} offsets/s")
         console.print(
-            f"[green]done[/]: {counts['inserted']} inserted, {counts['filled']} filled (partly present), "
-            f"{counts['skipped']} skipped (already in the warehouse)"
+            f"[green]done[/]: {len(planned):,} insert(s); objects: {counts['inserted']} inserted, "
+            f"{counts['filled']} filled (partly present), {counts['skipped']} skipped (already in the warehouse)"
         )

@@ -1,12 +1,17 @@
 """Replay: archived Parquet ranges -> ``events`` (and so every rollup below it), idempotently.
 
-Each archive object is one ``INSERT INTO events ... SELECT ... FROM s3(...)`` run by ClickHouse
-itself (no rows pass through Python), one block per object, under
-``insert_deduplication_token = 'archive/<key>'``: the same object inserted twice is dropped by
-``events`` and, block for block, by the materialized views below it.
+Consecutive objects of one topic partition and archive hour form a batch (up to
+``settings.archive.replay_batch_rows`` offsets), and each batch is one
+``INSERT INTO events ... SELECT ... FROM s3(...)`` run by ClickHouse itself (no rows pass through
+Python), squashed into one block, under
+``insert_deduplication_token = 'archive/<topic>/<partition>/<first>-<last>'``: the same batch
+inserted twice is dropped by ``events`` and, block for block, by the materialized views below it.
+Batches rather than objects because every insert pays a fixed cost in each of the ~20 views
+(a part per view, ~10 ms of warehouse CPU each), and the archiver cuts an object every 10 s per
+partition: at live rates objects hold thousands of events, not hundreds of thousands.
 
 Tokens alone cannot protect against rows the live loader already stored (it used other tokens),
-so before each object replay counts the rows of its Kafka range already in ``events``: none ->
+so before each batch replay counts the rows of its Kafka ranges already in ``events``: none ->
 insert all; all -> skip; some -> insert only the offsets that are missing. Replaying a range that
 is fully loaded is therefore a no-op, and a partial loss is filled exactly.
 """
@@ -35,26 +40,22 @@ _SELECT = ", ".join(
 #: Replaced by the target table: ``events`` (the benchmark also replays into a copy without views).
 _TABLE = "__table__"
 _SOURCE = "s3({url:String}, {key_id:String}, {secret:String}, 'Parquet')"
+#: The batch's offsets: its objects' ranges of one topic partition (there may be gaps between them).
+_IN_BATCH = """kafka_topic = {topic:String} AND kafka_partition = {partition:UInt16}
+  AND kafka_offset BETWEEN {first:UInt64} AND {last:UInt64}
+  AND arrayExists(r -> kafka_offset BETWEEN r.1 AND r.2, {ranges:Array(Tuple(UInt64, UInt64))})"""
 _INSERT_ALL = f"INSERT INTO {_TABLE} ({_COLUMNS}) SELECT {_SELECT} FROM {_SOURCE} WHERE raw_message IS NULL"
 _INSERT_MISSING = f"""
 INSERT INTO {_TABLE} ({_COLUMNS})
 SELECT {_SELECT} FROM {_SOURCE}
 WHERE raw_message IS NULL
-  AND kafka_offset NOT IN (
-      SELECT kafka_offset FROM {_TABLE}
-      WHERE kafka_topic = {{topic:String}} AND kafka_partition = {{partition:UInt16}}
-        AND kafka_offset BETWEEN {{first:UInt64}} AND {{last:UInt64}})
+  AND kafka_offset NOT IN (SELECT kafka_offset FROM {_TABLE} WHERE {_IN_BATCH})
 """
-_PRESENT = f"""
-SELECT count() FROM {_TABLE}
-WHERE kafka_topic = {{topic:String}} AND kafka_partition = {{partition:UInt16}}
-  AND kafka_offset BETWEEN {{first:UInt64}} AND {{last:UInt64}}
-"""
-#: One object = one insert block, so the token deduplicates it as a whole and every view below
-#: ``events`` runs once per object: the Parquet reader's blocks (65,409 rows / 16 MB by default, so
-#: 2-4 per 100K object) are read whole and squashed into one (objects are <= 1M rows). Measured on
-#: the embedded engine with the rollups of 0001-0003: 1.7x the rows per warehouse CPU-second of one
-#: block per reader block. The views run side by side (``parallel_view_processing``): +20% more.
+_PRESENT = f"SELECT count() FROM {_TABLE} WHERE {_IN_BATCH}"
+#: One batch = one insert block, so the token deduplicates it as a whole and every view below
+#: ``events`` runs once per batch: the Parquet reader's blocks (65,409 rows / 16 MB by default) are
+#: read whole and squashed into one (batches are <= 1M offsets). The views run side by side
+#: (``parallel_view_processing``). Measured figures: docs/benchmarks.md.
 _ONE_BLOCK = {
     "max_insert_threads": 1,
     "input_format_parquet_max_block_size": 1 << 20,
@@ -66,10 +67,61 @@ _ONE_BLOCK = {
 
 
 @dataclass(frozen=True)
-class ReplayedObject:
-    obj: ArchiveObject
-    key: str
-    size_bytes: int
+class ReplayBatch:
+    """Consecutive archive objects of one topic partition and hour, inserted as one block."""
+
+    objects: tuple[tuple[ArchiveObject, int], ...]  # (object, size in bytes), in offset order
+
+    @property
+    def first(self) -> ArchiveObject:
+        return self.objects[0][0]
+
+    @property
+    def rows(self) -> int:
+        """Upper bound on rows: the offsets the objects cover."""
+        return sum(obj.rows for obj, _ in self.objects)
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(size for _, size in self.objects)
+
+    @property
+    def token(self) -> str:
+        return f"archive/{self.first.topic}/{self.first.partition}/{self.first.first}-{self.objects[-1][0].last}"
+
+    def coordinates(self) -> dict[str, object]:
+        """The query parameters of ``_IN_BATCH``."""
+        return {
+            "topic": self.first.topic,
+            "partition": self.first.partition,
+            "first": self.first.first,
+            "last": self.objects[-1][0].last,
+            "ranges": [(obj.first, obj.last) for obj, _ in self.objects],
+        }
+
+
+def batches(objects: Sequence[tuple[ArchiveObject, int]], max_rows: int) -> list[ReplayBatch]:
+    """Objects (in ``select_objects`` order) grouped into batches of one topic partition and hour,
+    each up to ``max_rows`` offsets (an object bigger than that is a batch of its own). The grouping
+    depends only on the objects, so a second replay of the same range forms the same batches."""
+    found: list[ReplayBatch] = []
+    current: list[tuple[ArchiveObject, int]] = []
+    for obj, size in objects:
+        if current:
+            head = current[0][0]
+            same_place = (obj.topic, obj.partition, obj.hour) == (head.topic, head.partition, head.hour)
+            if not same_place or sum(o.rows for o, _ in current) + obj.rows > max_rows:
+                found.append(ReplayBatch(tuple(current)))
+                current = []
+        current.append((obj, size))
+    if current:
+        found.append(ReplayBatch(tuple(current)))
+    return found
+
+
+@dataclass(frozen=True)
+class ReplayedBatch:
+    batch: ReplayBatch
     present_before: int
     action: str  # inserted | filled | skipped
 
@@ -117,6 +169,16 @@ def object_url(settings: Settings, key: str) -> str:
     return f"https://{settings.s3.bucket}.s3.{settings.s3.region}.amazonaws.com/{key}"
 
 
+def batch_url(settings: Settings, batch: ReplayBatch) -> str:
+    """One object's URL, or a ``{a,b,...}`` glob of the batch's object names (one hour's folder)."""
+    keys = [obj.key(settings.archive.prefix) for obj, _ in batch.objects]
+    if len(keys) == 1:
+        return object_url(settings, keys[0])
+    folder = keys[0].rsplit("/", 1)[0]
+    names = ",".join(key.rsplit("/", 1)[1] for key in keys)
+    return object_url(settings, f"{folder}/{{{names}}}")
+
+
 class Replayer:
     """Inserts archive objects into the warehouse, skipping what is already there."""
 
@@ -128,32 +190,31 @@ class Replayer:
         }
         self._clients = ClientPerThread(connect)
 
-    def replay(self, obj: ArchiveObject, size_bytes: int) -> ReplayedObject:
-        key = obj.key(self.settings.archive.prefix)
-        coordinates = {"topic": obj.topic, "partition": obj.partition, "first": obj.first, "last": obj.last}
+    def replay(self, batch: ReplayBatch) -> ReplayedBatch:
+        coordinates = batch.coordinates()
         present = int(self._clients.client.query(self._sql["present"], parameters=coordinates).result_rows[0][0])
+        if present >= batch.rows:
+            return ReplayedBatch(batch, present, "skipped")
         source = {
-            "url": object_url(self.settings, key),
+            "url": batch_url(self.settings, batch),
             "key_id": self.settings.s3.access_key_id,
             "secret": self.settings.s3.secret_access_key,
         }
         if present == 0:
-            settings = {**_ONE_BLOCK, "insert_deduplication_token": f"archive/{key}"}
+            settings = {**_ONE_BLOCK, "insert_deduplication_token": batch.token}
             self._clients.client.command(self._sql["all"], parameters=source, settings=settings)
-            return ReplayedObject(obj, key, size_bytes, present, "inserted")
-        if present >= obj.rows:
-            return ReplayedObject(obj, key, size_bytes, present, "skipped")
-        settings = {**_ONE_BLOCK, "insert_deduplication_token": f"archive/{key}/present-{present}"}
+            return ReplayedBatch(batch, present, "inserted")
+        settings = {**_ONE_BLOCK, "insert_deduplication_token": f"{batch.token}/present-{present}"}
         self._clients.client.command(self._sql["missing"], parameters={**source, **coordinates}, settings=settings)
-        return ReplayedObject(obj, key, size_bytes, present, "filled")
+        return ReplayedBatch(batch, present, "filled")
 
-    def replay_all(self, objects: Sequence[tuple[ArchiveObject, int]], workers: int = 1) -> Iterator[ReplayedObject]:
-        """Replay objects, ``workers`` at a time (each is its own insert; order does not matter)."""
+    def replay_all(self, batches: Sequence[ReplayBatch], workers: int = 1) -> Iterator[ReplayedBatch]:
+        """Replay batches, ``workers`` at a time (each is its own insert; order does not matter)."""
         if workers <= 1:
-            for obj, size in objects:
-                yield self.replay(obj, size)
+            for batch in batches:
+                yield self.replay(batch)
             return
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replay") as pool:
-            futures = [pool.submit(self.replay, obj, size) for obj, size in objects]
+            futures = [pool.submit(self.replay, batch) for batch in batches]
             for future in as_completed(futures):
                 yield future.result()

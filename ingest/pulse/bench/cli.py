@@ -125,8 +125,12 @@ def tiers(
     events: int = typer.Option(300_000, min=1_000, help="synthetic enriched events pushed through each stage"),
     hot_batch: int = typer.Option(20_000, min=1, help="events per hot-layer apply (settings.hot.max_batch_rows)"),
     archive_batch: int = typer.Option(100_000, min=1, help="events per archive object"),
+    partitions: int = typer.Option(2, min=1, help="Kafka partitions the events are archived from"),
     seed: int = typer.Option(1, help="synthetic traffic seed"),
-    replay_workers: int = typer.Option(2, min=1, help="archive objects replayed at once"),
+    replay_workers: int = typer.Option(2, min=1, help="batches of objects replayed at once"),
+    replay_batch_rows: int = typer.Option(
+        0, min=0, max=1 << 20, help="offsets per replay insert (0: settings.archive.replay_batch_rows)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
 ) -> None:
     """Hot-layer updates/s, archive events/s and replay rows/s on this machine (needs the stack up)."""
@@ -141,7 +145,9 @@ def tiers(
             hot_batch=hot_batch,
             archive_batch=archive_batch,
             seed=seed,
+            partitions=partitions,
             replay_workers=replay_workers,
+            replay_batch_rows=replay_batch_rows or None,
         )
     if as_json:
         print(orjson.dumps(result.as_dict()).decode())

@@ -6,8 +6,9 @@ figure says what that stage can do (Kafka fetching is not included):
 - hot: decode + aggregate + one Lua apply per batch into Redis (``HotWriter``), as the updater does;
 - archive: Arrow JSON decode + Parquet (zstd) encode + S3 PUT with intent, per 100K range, ranges of
   different partitions ``settings.archive.max_concurrent_writes`` at a time as the archiver does;
-- replay: ``INSERT ... SELECT FROM s3()`` of those objects into ``events`` and every rollup, then
-  the same objects into a copy of ``events`` without views (what the views cost is the difference).
+- replay: ``INSERT ... SELECT FROM s3()`` of those objects, batched as ``pulse replay`` batches
+  them, into ``events`` and every rollup, then the same batches into a copy of ``events`` without
+  views (what the views cost is the difference).
 
 The machine is usually shared: every stage also reports its CPU-seconds (the warehouse process's
 for replay, which runs there) and the load average around it.
@@ -26,9 +27,10 @@ from datetime import UTC, datetime, timedelta
 
 from pulse.archive.layout import ArchiveObject, hour_of
 from pulse.archive.parquet import Message, encode
-from pulse.archive.replay import Replayer
+from pulse.archive.replay import ReplayBatch, Replayer, batches
 from pulse.archive.store import ArchiveStore
 from pulse.events import EnrichedEvent, encode_event, format_time
+from pulse.generator.population import AGE_BANDS, REGIONS, SEGMENTS, Region
 from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import Keys
 from pulse.hot.writer import APPLIED, HotWriter
@@ -61,6 +63,8 @@ class TiersResult:
     hot_cpu_s: float
     hot_events_per_cpu_s: float
     archive_batch: int
+    archive_partitions: int
+    archive_objects: int
     archive_concurrency: int
     archive_events_per_s: float
     archive_mb_per_s: float
@@ -69,6 +73,8 @@ class TiersResult:
     archive_events_per_cpu_s: float
     load_average_archive: float
     replay_workers: int
+    replay_batch_rows: int
+    replay_inserts: int
     replay_rows_per_s: float
     replay_warehouse_cpu_s: float
     replay_rows_per_warehouse_cpu_s: float
@@ -81,13 +87,58 @@ class TiersResult:
         return asdict(self)
 
 
-def synthetic_events(count: int, seed: int) -> list[bytes]:
-    """Enriched events over the last minute: 12 types, 30 countries, 50K users, 500 hashtags."""
+@dataclass(frozen=True)
+class _Profile:
+    """What the collector's enrichment attaches to every event of one user."""
+
+    region: Region
+    city: str
+    age_band: str
+    segment: str
+    device: tuple[str, str, str]  # device_type, os, browser
+
+
+_DEVICES = (
+    ("mobile", "iOS", "Safari"),
+    ("mobile", "Android", "Chrome"),
+    ("desktop", "Windows", "Chrome"),
+    ("desktop", "Mac OS X", "Safari"),
+    ("desktop", "Linux", "Firefox"),
+    ("tablet", "iOS", "Safari"),
+)
+
+
+def _profiles(users: int, rng: random.Random) -> list[_Profile]:
+    """Each user's place, age band, segment and device: fixed per user, a city inside its region
+    inside its country, as in real traffic (independent draws would make every place combination
+    occur and no geo rollup could fold anything)."""
+    weights = [region.weight for region in REGIONS]
+    profiles = []
+    for region in rng.choices(REGIONS, weights=weights, k=users):
+        profiles.append(
+            _Profile(
+                region=region,
+                city=rng.choice(region.cities),
+                age_band=rng.choice(AGE_BANDS),
+                segment=rng.choice(SEGMENTS),
+                device=rng.choice(_DEVICES),
+            )
+        )
+    return profiles
+
+
+def synthetic_events(count: int, seed: int, users: int = 50_000) -> list[bytes]:
+    """Enriched events over the last minute: 11 types, 50K users in the generator's places,
+    20K sessions, 500 hashtags, 12 categories."""
     rng = random.Random(seed)  # noqa: S311 - reproducible traffic, not secrets
+    profiles = _profiles(users, rng)
     start = datetime.now(UTC) - timedelta(seconds=60)
     values = []
     for i in range(count):
         at = start + timedelta(milliseconds=rng.randrange(60_000))
+        user = rng.randrange(users)
+        profile = profiles[user]
+        device_type, os_name, browser = profile.device
         values.append(
             encode_event(
                 EnrichedEvent(
@@ -96,19 +147,19 @@ def synthetic_events(count: int, seed: int) -> list[bytes]:
                     event=rng.choice(EVENTS),
                     event_time=format_time(at),
                     received_at=format_time(at + timedelta(milliseconds=40)),
-                    user_id=f"u{rng.randrange(50_000)}",
+                    user_id=f"u{user}",
                     session_id=f"s{rng.randrange(20_000)}",
-                    country=f"C{rng.randrange(30)}",
-                    region=f"R{rng.randrange(100)}",
-                    city=f"city{rng.randrange(300)}",
-                    age_band=rng.choice(("18-24", "25-34", "35-44", "45-54", "55+")),
-                    segment=rng.choice(("casual", "creator", "power", "new")),
-                    device_type=rng.choice(("mobile", "desktop", "tablet")),
-                    os=rng.choice(("iOS", "Android", "Windows", "Mac OS X", "Linux")),
-                    browser=rng.choice(("Chrome", "Safari", "Firefox")),
+                    country=profile.region.country,
+                    region=profile.region.name,
+                    city=profile.city,
+                    age_band=profile.age_band,
+                    segment=profile.segment,
+                    device_type=device_type,
+                    os=os_name,
+                    browser=browser,
                     referrer_source=rng.choice(("direct", "search", "social", "email")),
                     post_id=f"p{rng.randrange(20_000)}",
-                    author_id=f"u{rng.randrange(50_000)}",
+                    author_id=f"u{rng.randrange(users)}",
                     category=f"cat{rng.randrange(12)}",
                     hashtags=[f"#t{rng.randrange(500)}" for _ in range(rng.randrange(3))],
                     properties='{"k": 1}',
@@ -155,20 +206,25 @@ class ArchiveFigures:
     objects: list[tuple[ArchiveObject, int]]
 
 
-def _archive(settings: Settings, values: list[bytes], batch: int, topic: str, concurrency: int) -> ArchiveFigures:
-    """Ranges of different partitions (one object each), ``concurrency`` at a time, as the archiver
-    writes them: intent, encode, PUT, forget the intent."""
+def _archive(
+    settings: Settings, values: list[bytes], batch: int, partitions: int, topic: str, concurrency: int
+) -> ArchiveFigures:
+    """The events spread over ``partitions``, each cut into ranges of ``batch`` consecutive offsets
+    (one object each), ``concurrency`` ranges at a time: intent, encode, PUT, forget the intent."""
     store = ArchiveStore(settings)
     now_ms = int(time.time() * 1000)
-    chunks = [values[offset : offset + batch] for offset in range(0, len(values), batch)]
+    ranges: list[tuple[int, int, list[bytes]]] = []  # (partition, first offset, values)
+    for partition in range(partitions):
+        mine = values[partition::partitions]
+        ranges.extend((partition, first, mine[first : first + batch]) for first in range(0, len(mine), batch))
 
-    def write(partition: int) -> tuple[ArchiveObject, int, float, float]:
-        chunk = chunks[partition]
-        obj = ArchiveObject(topic, hour_of(now_ms), partition, 0, len(chunk) - 1)
+    def write(item: tuple[int, int, list[bytes]]) -> tuple[ArchiveObject, int, float, float]:
+        partition, first, chunk = item
+        obj = ArchiveObject(topic, hour_of(now_ms), partition, first, first + len(chunk) - 1)
         t0 = time.perf_counter()
         store.record_intent(obj)
         t1 = time.perf_counter()
-        _table, body = encode(topic, partition, [Message(i, now_ms, v) for i, v in enumerate(chunk)])
+        _table, body = encode(topic, partition, [Message(first + i, now_ms, v) for i, v in enumerate(chunk)])
         t2 = time.perf_counter()
         store.put_archive(obj, body)
         store.forget_intent(obj)
@@ -176,10 +232,10 @@ def _archive(settings: Settings, values: list[bytes], batch: int, topic: str, co
 
     # The archiver is a long-running process: warm Arrow's memory pool and threads first (untimed;
     # a cold first range costs ~15% more CPU, page faults of the first large buffers).
-    encode(topic, 0, [Message(i, now_ms, v) for i, v in enumerate(chunks[0])])
+    encode(topic, 0, [Message(i, now_ms, v) for i, v in enumerate(ranges[0][2])])
     began, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="archive") as pool:
-        written = list(pool.map(write, range(len(chunks))))
+        written = list(pool.map(write, ranges))
     total, cpu = time.perf_counter() - began, time.process_time() - cpu
     size = sum(length for _, length, _, _ in written)
     return ArchiveFigures(
@@ -187,7 +243,7 @@ def _archive(settings: Settings, values: list[bytes], batch: int, topic: str, co
         mb_per_s=size / total / 1e6,
         encode_share=sum(e for *_, e, _ in written) / sum(w for *_, w in written),
         cpu_s=cpu,
-        objects=[(obj, length) for obj, length, _, _ in written],
+        objects=sorted((obj, length) for obj, length, _, _ in written),
     )
 
 
@@ -209,16 +265,14 @@ def _warehouse_pid(settings: Settings) -> int | None:
         return None
 
 
-def _replay(
-    settings: Settings, objects: list[tuple[ArchiveObject, int]], workers: int, table: str
-) -> tuple[float, float]:
-    """Seconds and warehouse CPU-seconds to replay ``objects`` into ``table``."""
+def _replay(settings: Settings, planned: list[ReplayBatch], workers: int, table: str) -> tuple[float, float]:
+    """Seconds and warehouse CPU-seconds to replay the batches into ``table``."""
     from pulse.warehouse.client import connect
 
     pid = _warehouse_pid(settings)
     replayer = Replayer(settings, lambda: connect(settings), table=table)
     began, cpu = time.perf_counter(), _process_cpu_s(pid)
-    for _done in replayer.replay_all(objects, workers=workers):
+    for _done in replayer.replay_all(planned, workers=workers):
         pass
     return time.perf_counter() - began, _process_cpu_s(pid) - cpu
 
@@ -234,7 +288,9 @@ def run_tiers(
     hot_batch: int,
     archive_batch: int,
     seed: int,
+    partitions: int = 2,
     replay_workers: int = 2,
+    replay_batch_rows: int | None = None,
     archive_concurrency: int | None = None,
 ) -> TiersResult:
     from pulse.warehouse.client import connect
@@ -244,15 +300,17 @@ def run_tiers(
     hot_eps, hot_ups, hot_cps, aggregate_share, hot_cpu = asyncio.run(_hot(settings, values, hot_batch))
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     concurrency = archive_concurrency or settings.archive.max_concurrent_writes
-    archive = _archive(settings, values, archive_batch, topic, concurrency)
+    archive = _archive(settings, values, archive_batch, partitions, topic, concurrency)
     load_archive = os.getloadavg()[0]
-    replay_s, replay_cpu = _replay(settings, archive.objects, replay_workers, "events")
+    batch_rows = replay_batch_rows or settings.archive.replay_batch_rows
+    planned = batches(archive.objects, batch_rows)
+    replay_s, replay_cpu = _replay(settings, planned, replay_workers, "events")
     # The same objects into a copy of events without the views: what the views cost is the rest.
     client = connect(settings)
     copy = f"bench_events_{uuid.uuid4().hex[:8]}"
     client.command(f"CREATE TABLE {copy} AS events")
     try:
-        bare_s, bare_cpu = _replay(settings, archive.objects, replay_workers, copy)
+        bare_s, bare_cpu = _replay(settings, planned, replay_workers, copy)
     finally:
         client.command(f"DROP TABLE IF EXISTS {copy} SYNC")
     return TiersResult(
@@ -266,6 +324,8 @@ def run_tiers(
         hot_cpu_s=round(hot_cpu, 2),
         hot_events_per_cpu_s=_per(events, hot_cpu),
         archive_batch=archive_batch,
+        archive_partitions=partitions,
+        archive_objects=len(archive.objects),
         archive_concurrency=concurrency,
         archive_events_per_s=round(archive.events_per_s),
         archive_mb_per_s=round(archive.mb_per_s, 2),
@@ -274,6 +334,8 @@ def run_tiers(
         archive_events_per_cpu_s=_per(events, archive.cpu_s),
         load_average_archive=round(load_archive, 2),
         replay_workers=replay_workers,
+        replay_batch_rows=batch_rows,
+        replay_inserts=len(planned),
         replay_rows_per_s=_per(events, replay_s),
         replay_warehouse_cpu_s=round(replay_cpu, 2),
         replay_rows_per_warehouse_cpu_s=_per(events, replay_cpu),
