@@ -16,9 +16,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from tiers_support import archive_lag, deliver, metric_sum, now_traffic, wait_for
 
-from pulse.archive.replay import Replayer, batches, parse_moment, select_objects
+from pulse.archive.replay import Replayer, batches, parse_moment, partition_lanes, select_objects
 from pulse.archive.store import ArchiveStore
 from pulse.events import WAREHOUSE_FAMILIES
+from pulse.generator.traffic import TrafficGenerator
 from pulse.pipeline import start_pipeline, stop_pipeline
 from pulse.settings import Settings
 from pulse.stack.kafka import ensure_topics
@@ -92,7 +93,11 @@ def fresh(stack: Settings, test_stack: StackHandle) -> Iterator[Settings]:
 def test_drop_migrate_replay_restores_every_rollup_and_a_second_replay_changes_nothing(
     fresh: Settings, test_stack: StackHandle
 ) -> None:
-    deliver(fresh, now_traffic(seed=61, rate=300), events=10_000, paced=False, key="wk_replay")
+    traffic = now_traffic(seed=61, rate=300)
+    deliver(fresh, traffic, events=10_000, paced=False, key="wk_replay")
+    # A client retrying its first 2,000 events: same messageIds at new offsets. The loader drops them,
+    # the archiver keeps every message, and replay must drop them as the loader did.
+    deliver(fresh, TrafficGenerator(traffic.config), events=2_000, paced=False, key="wk_replay")
     loader_port = fresh.loader.metrics_port
 
     warehouse = connect(fresh)
@@ -101,12 +106,14 @@ def test_drop_migrate_replay_restores_every_rollup_and_a_second_replay_changes_n
         rows = int(warehouse.command("SELECT count() FROM events"))  # type: ignore[arg-type]
         archived = metric_sum(fresh, fresh.archive.metrics_port, "pulse_archive_events_total")
         lag = metric_sum(fresh, loader_port, "pulse_loader_lag_messages")
-        return rows >= 10_000 and lag == 0 and archive_lag(fresh) == 0 and archived >= rows
+        duplicates = metric_sum(fresh, loader_port, "pulse_loader_duplicate_messages_total")
+        caught = lag == 0 and archive_lag(fresh) == 0 and archived >= 12_000
+        return rows >= 10_000 and duplicates >= 2_000 and caught
 
     wait_for(caught_up, 120, "the loader and the archiver to catch up")
     wait_for(lambda: fingerprint(warehouse) == fingerprint(warehouse), 30, "the warehouse to settle", poll_s=2.0)
     before = fingerprint(warehouse)
-    assert before["events"][0] >= 10_000
+    assert before["events"][0] == 10_000
     assert {"events_per_minute"} <= set(before)
     stop_pipeline(fresh)
 
@@ -132,11 +139,11 @@ def test_drop_migrate_replay_restores_every_rollup_and_a_second_replay_changes_n
     assert "0 inserted" in second.stdout, second.stdout
     assert fingerprint(warehouse) == before
 
-    # Half the objects already there (an interrupted replay, or the loader's own inserts): the
-    # batches that hold both are filled with exactly the missing offsets.
+    # An interrupted replay (the first half of each partition's objects, one insert each): the
+    # batches that hold both halves are filled with exactly the missing offsets.
     reset_database(test_stack, connect(fresh, use_database=False), fresh.clickhouse.database)
-    every_other = batches(objects, max_rows=1)[::2]
-    for _done in Replayer(fresh, lambda: connect(fresh)).replay_all(every_other):
+    interrupted = [batch for lane in partition_lanes(batches(objects, max_rows=1)) for batch in lane[: len(lane) // 2]]
+    for _done in Replayer(fresh, lambda: connect(fresh)).replay_all(interrupted, workers=2):
         pass
     assert 0 < fingerprint(warehouse)["events"][0] < before["events"][0]
     third = test_stack.pulse("replay", *window, env=env, check=True)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pulse.archive.consumer import RangeBatch
 from pulse.archive.layout import ArchiveObject, hour_of, intent_key, parse_intent, parse_key
 from pulse.archive.parquet import SCHEMA, Message, encode, to_parquet, to_table
-from pulse.archive.replay import batches
+from pulse.archive.replay import batches, partition_lanes
 from pulse.events import EnrichedEvent, encode_event
 from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import DIMENSIONS, Keys
@@ -120,9 +120,12 @@ archived_objects = st.lists(
     st.tuples(st.sampled_from(["t1", "t2"]), st.integers(0, 2), st.integers(0, 2), st.integers(1, 400)),
     max_size=40,
 ).map(
-    lambda specs: sorted(
-        (ArchiveObject(topic, hour_of(hour * 3_600_000), partition, 1_000 * i, 1_000 * i + rows - 1), rows * 50)
-        for i, (topic, partition, hour, rows) in enumerate(specs)
+    lambda specs: sorted(  # as select_objects lists them; offsets grow with the hour, as Kafka's do
+        (
+            (ArchiveObject(topic, hour_of(hour * 3_600_000), partition, 1_000 * i, 1_000 * i + rows - 1), rows * 50)
+            for i, (topic, partition, hour, rows) in enumerate(sorted(specs, key=lambda spec: spec[2]))
+        ),
+        key=lambda item: (item[0].topic, item[0].partition, item[0].first),
     )
 )
 
@@ -143,6 +146,9 @@ def test_replay_batches_cover_every_object_once_within_one_partition_hour_and_th
         if (head.topic, head.partition, head.hour) == (next_head.topic, next_head.partition, next_head.hour):
             assert before.rows + after.first.rows > max_rows  # a batch is cut only when it is full
     assert batches(objects, max_rows) == planned  # a second replay forms the same batches (same tokens)
+    lanes = partition_lanes(planned)  # replayed one partition at a time, in offset order
+    assert [batch for lane in lanes for batch in lane] == planned
+    assert all(len({(b.first.topic, b.first.partition) for b in lane}) == 1 for lane in lanes)
     assert len({batch.token for batch in planned}) == len(planned)
 
 

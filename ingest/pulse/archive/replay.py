@@ -18,8 +18,9 @@ is fully loaded is therefore a no-op, and a partial loss is filled exactly.
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -44,11 +45,27 @@ _SOURCE = "s3({url:String}, {key_id:String}, {secret:String}, 'Parquet')"
 _IN_BATCH = """kafka_topic = {topic:String} AND kafka_partition = {partition:UInt16}
   AND kafka_offset BETWEEN {first:UInt64} AND {last:UInt64}
   AND arrayExists(r -> kafka_offset BETWEEN r.1 AND r.2, {ranges:Array(Tuple(UInt64, UInt64))})"""
-_INSERT_ALL = f"INSERT INTO {_TABLE} ({_COLUMNS}) SELECT {_SELECT} FROM {_SOURCE} WHERE raw_message IS NULL"
+#: The batch's messages, each messageId once (at its first offset): a client retry is the same
+#: messageId again at a later offset of the same partition, and the loader stores only the first.
+_FIRST_OF_EACH_ID = f"""(
+    SELECT * FROM {_SOURCE} WHERE raw_message IS NULL ORDER BY kafka_offset LIMIT 1 BY message_id
+)"""
+#: ... nor a messageId the partition already stored within the loader's dedup reach
+#: (``settings.loader.dedup_max_ids`` offsets) on either side: the batch before this one (batches of
+#: a partition go in offset order, so it is in ``events`` by now), or a copy the loader stored.
+_NOT_STORED_NEARBY = f"""message_id NOT IN (
+    SELECT message_id FROM {_TABLE}
+    WHERE kafka_topic = {{topic:String}} AND kafka_partition = {{partition:UInt16}}
+      AND kafka_offset BETWEEN {{lookback:UInt64}} AND {{lookahead:UInt64}})"""
+_INSERT_ALL = f"""
+INSERT INTO {_TABLE} ({_COLUMNS})
+SELECT {_SELECT} FROM {_FIRST_OF_EACH_ID}
+WHERE {_NOT_STORED_NEARBY}
+"""
 _INSERT_MISSING = f"""
 INSERT INTO {_TABLE} ({_COLUMNS})
-SELECT {_SELECT} FROM {_SOURCE}
-WHERE raw_message IS NULL
+SELECT {_SELECT} FROM {_FIRST_OF_EACH_ID}
+WHERE {_NOT_STORED_NEARBY}
   AND kafka_offset NOT IN (SELECT kafka_offset FROM {_TABLE} WHERE {_IN_BATCH})
 """
 _PRESENT = f"SELECT count() FROM {_TABLE} WHERE {_IN_BATCH}"
@@ -191,30 +208,60 @@ class Replayer:
         self._clients = ClientPerThread(connect)
 
     def replay(self, batch: ReplayBatch) -> ReplayedBatch:
+        """Insert what of ``batch`` is not in the warehouse yet; the partition's earlier batches must
+        be in already (``replay_all`` keeps that order), or their client retries are not seen."""
         coordinates = batch.coordinates()
         present = int(self._clients.client.query(self._sql["present"], parameters=coordinates).result_rows[0][0])
         if present >= batch.rows:
             return ReplayedBatch(batch, present, "skipped")
-        source = {
+        parameters = {
+            **coordinates,
+            "lookback": max(0, batch.first.first - self.settings.loader.dedup_max_ids),
+            "lookahead": batch.objects[-1][0].last + self.settings.loader.dedup_max_ids,
             "url": batch_url(self.settings, batch),
             "key_id": self.settings.s3.access_key_id,
             "secret": self.settings.s3.secret_access_key,
         }
         if present == 0:
             settings = {**_ONE_BLOCK, "insert_deduplication_token": batch.token}
-            self._clients.client.command(self._sql["all"], parameters=source, settings=settings)
+            self._clients.client.command(self._sql["all"], parameters=parameters, settings=settings)
             return ReplayedBatch(batch, present, "inserted")
         settings = {**_ONE_BLOCK, "insert_deduplication_token": f"{batch.token}/present-{present}"}
-        self._clients.client.command(self._sql["missing"], parameters={**source, **coordinates}, settings=settings)
+        self._clients.client.command(self._sql["missing"], parameters=parameters, settings=settings)
         return ReplayedBatch(batch, present, "filled")
 
     def replay_all(self, batches: Sequence[ReplayBatch], workers: int = 1) -> Iterator[ReplayedBatch]:
-        """Replay batches, ``workers`` at a time (each is its own insert; order does not matter)."""
-        if workers <= 1:
-            for batch in batches:
-                yield self.replay(batch)
+        """Replay batches as they complete: one topic partition's batches in offset order, up to
+        ``workers`` partitions side by side."""
+        lanes = partition_lanes(batches)
+        if workers <= 1 or len(lanes) <= 1:
+            for lane in lanes:
+                for batch in lane:
+                    yield self.replay(batch)
             return
+        finished: queue.Queue[ReplayedBatch | BaseException] = queue.Queue()
+
+        def run(lane: list[ReplayBatch]) -> None:
+            try:
+                for batch in lane:
+                    finished.put(self.replay(batch))
+            except BaseException as error:  # handed to the caller, which raises it
+                finished.put(error)
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replay") as pool:
-            futures = [pool.submit(self.replay, batch) for batch in batches]
-            for future in as_completed(futures):
-                yield future.result()
+            for lane in lanes:
+                pool.submit(run, lane)
+            for _ in range(sum(len(lane) for lane in lanes)):
+                item = finished.get()
+                if isinstance(item, BaseException):
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise item
+                yield item
+
+
+def partition_lanes(batches: Sequence[ReplayBatch]) -> list[list[ReplayBatch]]:
+    """The batches of each topic partition, in offset order (the order replay must keep)."""
+    lanes: dict[tuple[str, int], list[ReplayBatch]] = {}
+    for batch in sorted(batches, key=lambda b: (b.first.topic, b.first.partition, b.first.first)):
+        lanes.setdefault((batch.first.topic, batch.first.partition), []).append(batch)
+    return list(lanes.values())
