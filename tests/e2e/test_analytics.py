@@ -96,6 +96,16 @@ def wait_stored(
     return stored
 
 
+def deliver_stored(pipeline: Settings, warehouse: Client, config: TrafficConfig, events: int, key: str) -> TruthReport:
+    """Send ``events`` under write key ``key`` and wait until every one is in ``events``, counting only
+    that key's source (other tests may share the recent hour)."""
+    truth = deliver(pipeline, config, events, key)
+    end = config.start + timedelta(hours=1)
+    source = source_of_write_key(key)
+    assert wait_stored(warehouse, config.start, end, truth.events, source=source) == truth.events
+    return truth
+
+
 def q(warehouse: Client, name: str, **values: object) -> list[dict[str, object]]:
     result = run_typed(warehouse, name, values)  # type: ignore[arg-type]
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
@@ -469,9 +479,8 @@ def test_client_retries_and_kafka_redelivery_change_no_rollup(pipeline: Settings
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=40)  # the 1 s rollup keeps 2 h
     config = TrafficConfig(seed=43, start=start, rate=20.0, users=800, posts=500, campaigns=3, flush_interval_s=5)
     key, source = "wk_analytics_retry", source_of_write_key("wk_analytics_retry")
-    truth = deliver(pipeline, config, 3_000, key)
+    truth = deliver_stored(pipeline, warehouse, config, 3_000, key)
     end = start + timedelta(hours=1)
-    assert wait_stored(warehouse, start, end, truth.events, source=source) == truth.events
     before = rollup_snapshot(warehouse, start, end)
     raw = stored_between(warehouse, start, end)  # may include other tests' recent traffic
     assert sum(row[-1] for row in before["events_per_second"]) == raw  # type: ignore[misc]
@@ -544,10 +553,8 @@ def test_the_live_snapshots_answer_the_dashboards_last_hour_as_raw_events_do(
     filter falls back to raw events."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     config = TrafficConfig(seed=47, start=start, rate=5.0, users=300, posts=200, campaigns=2, flush_interval_s=5)
-    key, source = "wk_analytics_live", source_of_write_key("wk_analytics_live")
-    truth = deliver(pipeline, config, 2_000, key)
-    end = start + timedelta(hours=1)
-    assert wait_stored(warehouse, start, end, truth.events, source=source) == truth.events
+    source = source_of_write_key("wk_analytics_live")
+    deliver_stored(pipeline, warehouse, config, 2_000, "wk_analytics_live")
     stored_at = datetime.now(UTC)
     deadline = time.monotonic() + 30
     while True:  # a refresh that started after every event was stored
@@ -596,10 +603,7 @@ def test_the_trending_snapshot_equals_the_rollups(pipeline: Settings, warehouse:
     the named query answered from the snapshot equals the same query forced onto the rollups."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=4)
     config = TrafficConfig(seed=53, start=start, rate=20.0, users=150, posts=300, campaigns=2, flush_interval_s=5)
-    key, source = "wk_analytics_trend", source_of_write_key("wk_analytics_trend")
-    truth = deliver(pipeline, config, 3_000, key)
-    end = start + timedelta(hours=1)
-    assert wait_stored(warehouse, start, end, truth.events, source=source) == truth.events
+    deliver_stored(pipeline, warehouse, config, 3_000, "wk_analytics_trend")
     stored_at = datetime.now(UTC)
     query = get_query("trending_topics")
     on_rollups = query.sql.replace("FROM trending_topics_live", "FROM (SELECT * FROM trending_topics_live WHERE 0)")
