@@ -27,7 +27,7 @@ from pulse.stack.env import child_env
 from pulse.tls import async_redis, kafka_options
 
 from .pki import Pki
-from .servers import free_port, stop
+from .servers import free_port, stop, wait_until
 
 
 def run_pulse(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,17 +59,11 @@ def https_settings(settings: Settings, pki: Pki) -> Settings:
     return settings.model_copy(update={"collector": collector, "hot": hot})
 
 
-def wait_ready(url: str, verify: ssl.SSLContext, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", verify=verify, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"collector not ready over HTTPS:\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.3)
+def https_ready(url: str, verify: ssl.SSLContext) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", verify=verify, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 async def find_message(settings: Settings, message_id: str, timeout_s: float = 30) -> dict[str, Any]:
@@ -120,7 +114,7 @@ async def test_collector_https_to_ssl_kafka_and_tls_redis_then_hot_layer(
     trusted = ssl.create_default_context(cafile=str(pki.ca))
     serve = ("collector", "serve", "--workers", "1")
     with pulse_process(env, tmp_path / "collector.log", *serve) as collector:
-        wait_ready(url, trusted, collector, tmp_path / "collector.log")
+        wait_until(lambda: https_ready(url, trusted), collector, tmp_path / "collector.log", 60)
         message_id = f"m-tls-{uuid.uuid4().hex}"
         async with httpx.AsyncClient(base_url=url, verify=trusted, timeout=10) as client:
             sent = await client.post("/v1/track", json=track(message_id), auth=(key, ""))
