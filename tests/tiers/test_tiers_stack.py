@@ -28,6 +28,7 @@ from tiers_support import (
 
 from pulse.events import EnrichedEvent, encode_event, format_time
 from pulse.generator.sender import send
+from pulse.generator.traffic import TrafficGenerator
 from pulse.generator.truth import TruthReport
 from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import Keys
@@ -206,6 +207,31 @@ def test_kill_9_of_the_hot_updater_counts_nothing_twice(
     assert truth.unacknowledged.events == 0
     wait_until_hot_matches(hot_redis, Keys(tiers.hot.key_prefix), truth, warehouse)
     assert metric_sum(tiers, tiers.hot.metrics_port, "pulse_hot_events_total") > 0
+
+
+def test_client_retries_are_counted_once_also_by_an_updater_restarted_in_between(
+    tiers: Settings,
+    warehouse: Client,
+    hot_redis: redis.Redis,
+) -> None:
+    """A client resending its events (same messageIds, new offsets) changes no hot counter: the
+    updater drops them as the loader does, and a new process relearns what it must recognise."""
+    keys = Keys(tiers.hot.key_prefix)
+    traffic = now_traffic(seed=55, rate=300)
+    truth = deliver(tiers, traffic, events=4_000, paced=False, key="wk_hot_retry")
+    deliver(tiers, TrafficGenerator(traffic.config), events=500, paced=False, key="wk_hot_retry")
+    wait_until_hot_matches(hot_redis, keys, truth, warehouse)
+    assert metric_sum(tiers, tiers.hot.metrics_port, "pulse_hot_duplicate_messages_total") >= 500
+
+    assert supervisor_for(tiers).kill("hot")
+    start_pipeline(tiers)
+    retried = deliver(tiers, TrafficGenerator(traffic.config), events=1_500, paced=False, key="wk_hot_retry")
+    wait_for(
+        lambda: metric_sum(tiers, tiers.hot.metrics_port, "pulse_hot_duplicate_messages_total") >= retried.events,
+        60,
+        "the restarted updater to drop the retries",
+    )
+    wait_until_hot_matches(hot_redis, keys, truth, warehouse)
 
 
 def test_kill_9_of_the_archiver_mid_upload_archives_every_event_exactly_once(tiers: Settings) -> None:

@@ -75,17 +75,31 @@ def _epoch(bucket: str, fmt: str, cache: dict[str, int]) -> int:
     return value
 
 
-def aggregate(
-    values: Sequence[bytes | None], keys: Keys, *, now: float, retention_s: int, session_ttl_s: int
-) -> Increments:
-    """The increments for a batch of Kafka message values (invalid ones are counted and skipped)."""
-    out = Increments()
-    events: list[HotEvent] = []
+def decode_each(values: Sequence[bytes | None]) -> list[HotEvent | None]:
+    """Each Kafka message value as an event, or None where it is not a valid enriched event."""
+    events: list[HotEvent | None] = []
     for value in values:
         try:
             events.append(_decode(value or b""))
         except (msgspec.ValidationError, msgspec.DecodeError):
-            out.invalid += 1
+            events.append(None)
+    return events
+
+
+def aggregate(
+    values: Sequence[bytes | None], keys: Keys, *, now: float, retention_s: int, session_ttl_s: int
+) -> Increments:
+    """The increments for a batch of Kafka message values (invalid ones are counted and skipped)."""
+    return count_events(decode_each(values), keys, now=now, retention_s=retention_s, session_ttl_s=session_ttl_s)
+
+
+def count_events(
+    decoded: Sequence[HotEvent | None], keys: Keys, *, now: float, retention_s: int, session_ttl_s: int
+) -> Increments:
+    """The increments for decoded events (None marks an invalid message: counted and skipped)."""
+    out = Increments()
+    events = [e for e in decoded if e is not None]
+    out.invalid = len(decoded) - len(events)
     epochs: dict[str, int] = {}
     oldest_minute = now - retention_s - 60
     hot = [e for e in events if _epoch(e.event_time[:16], "%Y-%m-%d %H:%M", epochs) > oldest_minute]

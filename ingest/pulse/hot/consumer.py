@@ -4,6 +4,11 @@ Exactly once: each partition batch is applied by one Lua script together with th
 applied-offset marker (see ``writer``). After a restart or rebalance the new owner reads the marker
 and drops every message at or below it; Kafka offsets are committed after each apply only so that
 restarts re-read little, never for correctness.
+
+Client retries (a messageId again at a later offset) are dropped by the loader's rule (see
+``pulse.client_retries``), so Redis counts what ClickHouse stores. The memory of recent messageIds
+is rebuilt on assignment by re-reading the partition back to the oldest offset whose retry could
+still land in a hot bucket (``retention_s`` ago), at most ``dedup_max_ids`` messages.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
+from pulse.client_retries import RecentIds
 from pulse.health import Health
 from pulse.hot import metrics
-from pulse.hot.aggregate import aggregate
+from pulse.hot.aggregate import count_events, decode_each
 from pulse.hot.keys import Keys
 from pulse.hot.windows import refresh
 from pulse.hot.writer import APPLIED, HotWriter
@@ -52,6 +58,8 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp in revoked:
             self.updater.pending.pop(tp, None)
             self.updater.applied.pop(tp, None)
+            self.updater.recent.pop(tp, None)
+            self.updater.resume_at.pop(tp, None)
             with contextlib.suppress(KeyError):
                 metrics.LAG.remove(tp.topic, str(tp.partition))
 
@@ -74,6 +82,10 @@ class HotUpdater:
         self.pending: dict[TopicPartition, Pending] = {}
         #: Last applied offset per owned partition (-1: none); messages at or below it are dropped.
         self.applied: dict[TopicPartition, int] = {}
+        #: Per owned partition: recent messageIds (client retries of them are dropped) and the
+        #: offset where counting resumes; messages before it only rebuild that memory.
+        self.recent: dict[TopicPartition, RecentIds] = {}
+        self.resume_at: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self.consumer = partition_consumer(settings.kafka, group_id=settings.hot.group_id, role="hot")
 
@@ -94,21 +106,41 @@ class HotUpdater:
         )
 
     async def start_partitions(self, partitions: list[TopicPartition]) -> None:
-        """Read each partition's marker and resume right after it (or at the commit, if later)."""
+        """Read each partition's marker and resume right after it (or at the commit, if later),
+        first re-reading the recent messages whose retries must still be recognised."""
         for tp in partitions:
             marker = self.keys.applied(tp.topic, tp.partition)
             applied = await self._redis("get_marker", functools.partial(self.writer.applied_offset, marker))
             committed = await self.consumer.committed(tp) or 0
             if tp not in self.consumer.assignment():
                 continue
-            self.applied[tp] = applied
-            self.pending.pop(tp, None)
             start = max(committed, applied + 1)
-            if start:
-                self.consumer.seek(tp, start)
+            remember_from = await self._remember_from(tp, start)
+            self.applied[tp] = applied
+            self.recent[tp] = RecentIds(self.settings.loader.dedup_max_ids)
+            self.resume_at[tp] = start
+            self.pending.pop(tp, None)
+            if remember_from:
+                self.consumer.seek(tp, remember_from)
             else:
                 await self.consumer.seek_to_beginning(tp)
         self.consumer.resume(*(tp for tp in partitions if tp in self.consumer.assignment()))
+
+    async def _remember_from(self, tp: TopicPartition, start: int) -> int:
+        """The first offset whose messageId must be remembered before counting from ``start``: a
+        retry of anything older arrives after its bucket expired and is dropped as late anyway."""
+        if start == 0:
+            return 0
+        oldest = max(0, start - self.settings.loader.dedup_max_ids)
+        # Kafka timestamps are the collector's produce time; a minute of margin for clock skew.
+        since_ms = int((time.time() - self.settings.hot.retention_s - 120) * 1000)
+        try:
+            found = await self.consumer.offsets_for_times({tp: since_ms})
+        except KafkaError as error:
+            log.info("offsets_for_times failed, remembering by count", extra={"error": str(error)})
+            return oldest
+        at = found.get(tp)
+        return max(oldest, min(at.offset, start)) if at is not None else start
 
     async def run(self) -> None:
         self.consumer.subscribe(self.topics, listener=_Assignments(self))
@@ -125,6 +157,10 @@ class HotUpdater:
                 for tp, messages in records.items():
                     if tp not in self.applied:
                         continue  # fetched before an assignment finished: read again after the seek
+                    resume_at = self.resume_at[tp]
+                    if messages[0].offset < resume_at:
+                        self._remember([r.value for r in messages if r.offset < resume_at], self.recent[tp])
+                        messages = [r for r in messages if r.offset >= resume_at]
                     pending = self.pending.setdefault(tp, Pending())
                     for record in messages:
                         pending.offsets.append(record.offset)
@@ -152,16 +188,23 @@ class HotUpdater:
             return
         started = time.perf_counter()
         marker = self.keys.applied(tp.topic, tp.partition)
-        offsets, values = pending.offsets, pending.values
+        offsets, events = pending.offsets, decode_each(pending.values)
+        # Decided once, in offset order, as the loader decides: a retry stays covered by the range.
+        recent = self.recent[tp]
+        retries = [event is not None and recent.seen(event.message_id) for event in events]
         while True:
             keep = [i for i, offset in enumerate(offsets) if offset > self.applied[tp]]
             if len(keep) < len(offsets):
                 metrics.REDELIVERED.labels(tp.topic).inc(len(offsets) - len(keep))
-                offsets, values = [offsets[i] for i in keep], [values[i] for i in keep]
+                offsets, events, retries = (
+                    [offsets[i] for i in keep],
+                    [events[i] for i in keep],
+                    [retries[i] for i in keep],
+                )
             if not offsets:
                 break
-            inc = aggregate(
-                values,
+            inc = count_events(
+                [event for event, retry in zip(events, retries, strict=True) if not retry],
                 self.keys,
                 now=time.time(),
                 retention_s=self.settings.hot.retention_s,
@@ -176,6 +219,7 @@ class HotUpdater:
                 metrics.LATE.labels(tp.topic).inc(inc.late)
                 metrics.INVALID.labels(tp.topic).inc(inc.invalid)
                 metrics.BATCHES.labels(tp.topic).inc()
+                metrics.DUPLICATES.labels(tp.topic).inc(sum(retries))
                 break
             self.applied[tp] = result  # another owner got further: drop what it applied, retry
         metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
@@ -184,6 +228,13 @@ class HotUpdater:
                 await self.consumer.commit({tp: self.applied[tp] + 1})
             except KafkaError as error:
                 log.info("offset commit failed (the marker still protects)", extra={"error": str(error)})
+
+    @staticmethod
+    def _remember(values: list[bytes | None], recent: RecentIds) -> None:
+        """Record the messageIds of messages counted before this replica owned the partition."""
+        for event in decode_each(values):
+            if event is not None:
+                recent.seen(event.message_id)
 
     async def _refresh_forever(self) -> None:
         interval = self.settings.hot.window_refresh_ms / 1000

@@ -9,6 +9,11 @@ INVALID = Counter("pulse_hot_invalid_messages_total", "Messages that are not val
 REDELIVERED = Counter(
     "pulse_hot_redelivered_messages_total", "Messages skipped because their offsets were already applied", ["topic"]
 )
+DUPLICATES = Counter(
+    "pulse_hot_duplicate_messages_total",
+    "Client retries dropped: messageId already counted on the partition",
+    ["topic"],
+)
 BATCHES = Counter("pulse_hot_batches_total", "Partition batches applied to Redis", ["topic"])
 ERRORS = Counter("pulse_hot_errors_total", "Failed Redis operations (retried)", ["operation"])
 APPLY_SECONDS = Histogram(

@@ -16,12 +16,12 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from pulse.client_retries import RecentIds
 from pulse.errors import PulseError
 from pulse.events import Family
 from pulse.kafka_consumer import partition_consumer
 from pulse.loader import metrics
 from pulse.loader.batching import PartitionBatch
-from pulse.loader.dedup import RecentIds
 from pulse.loader.sink import Intent, WarehouseSink
 from pulse.resilience import retry_forever
 from pulse.settings import Settings

@@ -1,11 +1,12 @@
 """Client retries: the same Segment messageId arriving again at a later Kafka offset.
 
 Offset-range tokens make Kafka redelivery harmless, but a client that retries a batch makes the
-collector produce its messages a second time, at new offsets, in new blocks. Kafka keys are the
-user id, so a retry lands in the same partition as the original: remembering each partition's
-recent messageIds and dropping repeats before a block is cut keeps rollups exact. The memory is
-bounded (oldest ids forgotten first) and rebuilt from ``events`` whenever a partition is assigned,
-so it is correct after restarts and rebalances.
+collector produce its messages a second time, at new offsets. Kafka keys are the user id, so a
+retry lands in the same partition as the original: every consumer that counts events (the loader
+into ClickHouse, the hot layer into Redis, replay from the archive) remembers each partition's
+recent messageIds and drops repeats, by the same rule, so the stores agree. The memory is bounded
+(oldest ids forgotten first, ``PULSE_LOADER__DEDUP_MAX_IDS`` per partition) and rebuilt whenever a
+partition is assigned, so it holds after restarts and rebalances.
 """
 
 from __future__ import annotations
