@@ -12,8 +12,17 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+
+def answers_ok(url: str) -> bool:
+    """The probe side of these endpoints (and the collector's ``/readyz``): a 200 within a second."""
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class Health:

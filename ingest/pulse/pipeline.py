@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-import httpx
-
+from pulse.health import answers_ok
 from pulse.settings import Settings
 from pulse.stack import stack
 from pulse.stack.env import settings_env
@@ -22,13 +21,6 @@ PIPELINE_SERVICES = ("loader", "hot", "archiver", "collector")
 
 def supervisor_for(settings: Settings) -> Supervisor:
     return Supervisor(settings.stack.run_dir, settings.stack.logs_dir)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def pipeline_specs(settings: Settings) -> dict[str, ServiceSpec]:
@@ -49,7 +41,7 @@ def pipeline_specs(settings: Settings) -> dict[str, ServiceSpec]:
             port=settings.hot.metrics_port,
             host=host,
             env=env,
-            ready=lambda: _http_ok(f"http://{host}:{settings.hot.metrics_port}/healthz"),
+            ready=lambda: answers_ok(f"http://{host}:{settings.hot.metrics_port}/healthz"),
         ),
         "archiver": ServiceSpec(
             name="archiver",
@@ -57,7 +49,7 @@ def pipeline_specs(settings: Settings) -> dict[str, ServiceSpec]:
             port=settings.archive.metrics_port,
             host=host,
             env=env,
-            ready=lambda: _http_ok(f"http://{host}:{settings.archive.metrics_port}/healthz"),
+            ready=lambda: answers_ok(f"http://{host}:{settings.archive.metrics_port}/healthz"),
         ),
         "collector": ServiceSpec(
             name="collector",
@@ -68,7 +60,7 @@ def pipeline_specs(settings: Settings) -> dict[str, ServiceSpec]:
             env={**env, "PULSE_COLLECTOR__AUTH": settings.collector.auth}
             if "auth" in settings.collector.model_fields_set
             else {**env, "PULSE_COLLECTOR__AUTH": "open"},
-            ready=lambda: _http_ok(f"{collector_url}/readyz"),
+            ready=lambda: answers_ok(f"{collector_url}/readyz"),
         ),
     }
 

@@ -21,12 +21,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from pulse.health import answers_ok
 from pulse.settings import Settings, get_settings
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
@@ -206,7 +206,7 @@ def run_collector_bench(
     collector = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while not _ready(url):
+        while not answers_ok(f"{url}/readyz"):
             if time.monotonic() > deadline or collector.poll() is not None:
                 raise RuntimeError("the collector did not become ready")
             time.sleep(0.3)
@@ -221,13 +221,6 @@ def run_collector_bench(
         started = [s for s in services if s.name not in already]
         if started:
             stack.down(settings, started)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def register(bench_app: typer.Typer) -> None:
