@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
 import msgspec
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pulse.archive.consumer import RangeBatch
 from pulse.archive.layout import ArchiveObject, hour_of, intent_key, parse_intent, parse_key
 from pulse.archive.parquet import SCHEMA, Message, encode, to_parquet, to_table
-from pulse.archive.replay import batches, partition_lanes
+from pulse.archive.replay import ReplayBatch, ReplayedBatch, Replayer, batches, partition_lanes
 from pulse.events import EnrichedEvent, encode_event
 from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import DIMENSIONS, Keys
 from pulse.hot.windows import decay_weight, minute_buckets
+from pulse.settings import Settings
 
 KEYS = Keys("pulse:hot")
 NOW = datetime(2026, 11, 22, 10, 10, tzinfo=UTC).timestamp()
@@ -150,6 +153,48 @@ def test_replay_batches_cover_every_object_once_within_one_partition_hour_and_th
     assert [batch for lane in lanes for batch in lane] == planned
     assert all(len({(b.first.topic, b.first.partition) for b in lane}) == 1 for lane in lanes)
     assert len({batch.token for batch in planned}) == len(planned)
+
+
+class _Recording(Replayer):
+    """Replays nothing: records each batch it is given and fails on partition 0 (the scheduling of
+    ``replay_all`` is what is under test; inserting is tested on the real stack)."""
+
+    def __init__(self) -> None:
+        super().__init__(Settings(), lambda: pytest.fail("no warehouse is needed"))
+        self.started: list[ReplayBatch] = []
+
+    def replay(self, batch: ReplayBatch) -> ReplayedBatch:
+        self.started.append(batch)
+        time.sleep(0.01)
+        if batch.first.partition == 0 and batch.first.first == 20:
+            raise RuntimeError("S3 object not found")
+        return ReplayedBatch(batch, 0, "inserted")
+
+
+def _lanes(failing: bool) -> list[ReplayBatch]:
+    """Partition 1: 50 batches. Partition 0 (if ``failing``): 3 batches, the third failing, by which
+    time both partitions are being replayed."""
+    hour = hour_of(1_763_800_000_000)
+    lanes = {0: 3 if failing else 0, 1: 50}
+    return [
+        ReplayBatch(((ArchiveObject("t", hour, partition, 10 * i, 10 * i + 9), 100),))
+        for partition, count in lanes.items()
+        for i in range(count)
+    ]
+
+
+def test_replay_stops_every_partition_after_a_failure_or_when_its_caller_stops_reading() -> None:
+    replayer = _Recording()
+    with pytest.raises(RuntimeError, match="not found"):
+        for _done in replayer.replay_all(_lanes(failing=True), workers=2):
+            pass
+    assert len(replayer.started) < 40, "the other partition went on after the failure"
+
+    replayer = _Recording()
+    replaying = replayer.replay_all(_lanes(failing=False), workers=2)
+    assert next(replaying).action == "inserted"
+    replaying.close()
+    assert len(replayer.started) < 40, "batches went on after the caller stopped reading"
 
 
 def test_a_range_is_cut_where_the_kafka_hour_changes() -> None:

@@ -19,6 +19,7 @@ is fully loaded is therefore a no-op, and a partial loss is filled exactly.
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -240,23 +241,29 @@ class Replayer:
                     yield self.replay(batch)
             return
         finished: queue.Queue[ReplayedBatch | BaseException] = queue.Queue()
+        stopping = threading.Event()  # a failure, or a caller that stops reading: no lane starts another batch
 
         def run(lane: list[ReplayBatch]) -> None:
             try:
                 for batch in lane:
+                    if stopping.is_set():
+                        return
                     finished.put(self.replay(batch))
             except BaseException as error:  # handed to the caller, which raises it
                 finished.put(error)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replay") as pool:
-            for lane in lanes:
-                pool.submit(run, lane)
-            for _ in range(sum(len(lane) for lane in lanes)):
-                item = finished.get()
-                if isinstance(item, BaseException):
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise item
-                yield item
+            try:
+                for lane in lanes:
+                    pool.submit(run, lane)
+                for _ in range(sum(len(lane) for lane in lanes)):
+                    item = finished.get()
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+            finally:
+                stopping.set()
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def partition_lanes(batches: Sequence[ReplayBatch]) -> list[list[ReplayBatch]]:
