@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from pulse.grafana import generate as gen
 from pulse.grafana.dashboards import DASHBOARDS, unified
 from pulse.grafana.render import PanelQuery, expand, now_range, resolve_variables
 from pulse.settings import Settings
-from pulse.warehouse.client import connect
+from pulse.warehouse.client import ClientPerThread, connect
 
 app = typer.Typer(help="Grafana as code: dashboards, provisioning, permissions, previews.", no_args_is_help=True)
 console = Console()
@@ -95,15 +94,14 @@ def bench_dashboards(
     window = now_range(span, end)
     variables = resolve_variables(board, client, window)
     queries = expand(board, window, variables)
-    local = threading.local()
+    # One session per thread, as each of Grafana's connections is.
+    sessions = ClientPerThread(lambda: connect(settings))
 
     by_panel: dict[str, list[float]] = {}
 
     def one(query: PanelQuery) -> float:
         began = time.perf_counter()
-        if not hasattr(local, "client"):
-            local.client = connect(settings)  # one session per thread, as each Grafana connection
-        local.client.query(query.sql)
+        sessions.client.query(query.sql)
         spent = time.perf_counter() - began
         by_panel.setdefault(f"{query.title} [{query.named or 'sql'}]", []).append(spent)
         return spent
