@@ -25,12 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from pulse.archive.layout import ArchiveObject, hour_of
 from pulse.archive.parquet import Message, encode
 from pulse.archive.replay import ReplayBatch, Replayer, batches
 from pulse.archive.store import ArchiveStore
 from pulse.events import EnrichedEvent, encode_event, format_time
-from pulse.generator.population import AGE_BANDS, REGIONS, SEGMENTS, Region
+from pulse.generator.population import AGE_BANDS, DEVICES, REGIONS, SEGMENTS, Population
 from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import Keys
 from pulse.hot.writer import APPLIED, HotWriter
@@ -87,58 +89,18 @@ class TiersResult:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class _Profile:
-    """What the collector's enrichment attaches to every event of one user."""
-
-    region: Region
-    city: str
-    age_band: str
-    segment: str
-    device: tuple[str, str, str]  # device_type, os, browser
-
-
-_DEVICES = (
-    ("mobile", "iOS", "Safari"),
-    ("mobile", "Android", "Chrome"),
-    ("desktop", "Windows", "Chrome"),
-    ("desktop", "Mac OS X", "Safari"),
-    ("desktop", "Linux", "Firefox"),
-    ("tablet", "iOS", "Safari"),
-)
-
-
-def _profiles(users: int, rng: random.Random) -> list[_Profile]:
-    """Each user's place, age band, segment and device: fixed per user, a city inside its region
-    inside its country, as in real traffic (independent draws would make every place combination
-    occur and no geo rollup could fold anything)."""
-    weights = [region.weight for region in REGIONS]
-    profiles = []
-    for region in rng.choices(REGIONS, weights=weights, k=users):
-        profiles.append(
-            _Profile(
-                region=region,
-                city=rng.choice(region.cities),
-                age_band=rng.choice(AGE_BANDS),
-                segment=rng.choice(SEGMENTS),
-                device=rng.choice(_DEVICES),
-            )
-        )
-    return profiles
-
-
 def synthetic_events(count: int, seed: int, users: int = 50_000) -> list[bytes]:
-    """Enriched events over the last minute: 11 types, 50K users in the generator's places,
-    20K sessions, 500 hashtags, 12 categories."""
+    """Enriched events over the last minute: 11 types, 50K users of the generator's population (each
+    in one city of its region, with a fixed age band, segment and device, as the collector's
+    enrichment would attach them), 20K sessions, 500 hashtags, 12 categories."""
     rng = random.Random(seed)  # noqa: S311 - reproducible traffic, not secrets
-    profiles = _profiles(users, rng)
+    people = Population(np.random.default_rng(seed), users=users, posts=1, campaigns=1)
     start = datetime.now(UTC) - timedelta(seconds=60)
     values = []
     for i in range(count):
         at = start + timedelta(milliseconds=rng.randrange(60_000))
         user = rng.randrange(users)
-        profile = profiles[user]
-        device_type, os_name, browser = profile.device
+        region, device = REGIONS[people.region[user]], DEVICES[people.device[user]]
         values.append(
             encode_event(
                 EnrichedEvent(
@@ -149,14 +111,14 @@ def synthetic_events(count: int, seed: int, users: int = 50_000) -> list[bytes]:
                     received_at=format_time(at + timedelta(milliseconds=40)),
                     user_id=f"u{user}",
                     session_id=f"s{rng.randrange(20_000)}",
-                    country=profile.region.country,
-                    region=profile.region.name,
-                    city=profile.city,
-                    age_band=profile.age_band,
-                    segment=profile.segment,
-                    device_type=device_type,
-                    os=os_name,
-                    browser=browser,
+                    country=region.country,
+                    region=region.name,
+                    city=region.cities[people.city[user]],
+                    age_band=AGE_BANDS[people.age_band[user]],
+                    segment=SEGMENTS[people.segment[user]],
+                    device_type=device.device_type,
+                    os=device.os,
+                    browser=device.browser,
                     referrer_source=rng.choice(("direct", "search", "social", "email")),
                     post_id=f"p{rng.randrange(20_000)}",
                     author_id=f"u{rng.randrange(users)}",
