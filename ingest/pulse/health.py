@@ -8,6 +8,7 @@ it has not for ``stale_after_s``; its JSON body names any dependency that is fai
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,10 +18,11 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
-def answers_ok(url: str) -> bool:
-    """The probe side of these endpoints (and the collector's ``/readyz``): a 200 within a second."""
+def answers_ok(url: str, verify: ssl.SSLContext | bool = True) -> bool:
+    """The probe side of these endpoints (and the collector's ``/readyz``): a 200 within a second
+    (``verify``: the CA to trust over HTTPS)."""
     try:
-        return httpx.get(url, timeout=1.0).status_code == 200
+        return httpx.get(url, timeout=1.0, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 

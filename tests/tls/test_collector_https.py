@@ -22,6 +22,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pulse.events import Family
+from pulse.health import answers_ok
 from pulse.settings import Settings
 from pulse.stack.env import child_env
 from pulse.tls import async_redis, kafka_options
@@ -57,13 +58,6 @@ def https_settings(settings: Settings, pki: Pki) -> Settings:
         update={"metrics_port": free_port(), "key_prefix": f"pulse:tls:{uuid.uuid4().hex[:6]}"}
     )
     return settings.model_copy(update={"collector": collector, "hot": hot})
-
-
-def https_ready(url: str, verify: ssl.SSLContext) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", verify=verify, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 async def find_message(settings: Settings, message_id: str, timeout_s: float = 30) -> dict[str, Any]:
@@ -114,7 +108,7 @@ async def test_collector_https_to_ssl_kafka_and_tls_redis_then_hot_layer(
     trusted = ssl.create_default_context(cafile=str(pki.ca))
     serve = ("collector", "serve", "--workers", "1")
     with pulse_process(env, tmp_path / "collector.log", *serve) as collector:
-        wait_until(lambda: https_ready(url, trusted), collector, tmp_path / "collector.log", 60)
+        wait_until(lambda: answers_ok(f"{url}/readyz", trusted), collector, tmp_path / "collector.log", 60)
         message_id = f"m-tls-{uuid.uuid4().hex}"
         async with httpx.AsyncClient(base_url=url, verify=trusted, timeout=10) as client:
             sent = await client.post("/v1/track", json=track(message_id), auth=(key, ""))
