@@ -17,10 +17,12 @@ from pulse.archive.consumer import RangeBatch
 from pulse.archive.layout import ArchiveObject, hour_of, intent_key, parse_intent, parse_key
 from pulse.archive.parquet import SCHEMA, Message, encode, to_parquet, to_table
 from pulse.archive.replay import ReplayBatch, ReplayedBatch, Replayer, batches, partition_lanes
+from pulse.client_retries import RecentIds
 from pulse.events import EnrichedEvent, encode_event
-from pulse.hot.aggregate import aggregate
+from pulse.hot.aggregate import aggregate, client_retries, decode_each
 from pulse.hot.keys import DIMENSIONS, Keys
 from pulse.hot.windows import decay_weight, minute_buckets
+from pulse.loader.batching import PartitionBatch
 from pulse.settings import Settings
 
 KEYS = Keys("pulse:hot")
@@ -279,3 +281,30 @@ def test_a_time_that_is_not_a_time_rejects_that_message_only() -> None:
     assert [r["kafka_offset"] for r in rows if r["raw_message"] is not None] == [5]
     assert "yesterday" in rows[5]["raw_message"] and rows[5]["error"]
     assert rows[4]["message_id"] == "m4" and rows[6]["message_id"] == "m6"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(events_strategy, st.sampled_from([b"not json", b'{"message_id": "m1"}', None])),
+        max_size=60,
+    ),
+    st.integers(1, 20),
+)
+def test_the_hot_layer_drops_exactly_the_client_retries_the_loader_drops(
+    messages: list[EnrichedEvent | bytes | None], limit: int
+) -> None:
+    """Same partition, same messages in offset order, same memory bound: the loader stores and the
+    hot layer counts the same events (invalid messages never enter either memory)."""
+    values = [encode_event(m) if isinstance(m, EnrichedEvent) else m for m in messages]
+    batch = PartitionBatch("pulse.interactions", 0)
+    loader_memory = RecentIds(limit)
+    for offset, value in enumerate(values):
+        batch.add(offset, value, loader_memory.seen)
+    stored = [msgspec.json.decode(row)["message_id"] for row in batch.rows]
+
+    events = decode_each(values)
+    retries = client_retries(events, RecentIds(limit))
+    counted = [e.message_id for e, retry in zip(events, retries, strict=True) if e is not None and not retry]
+    assert counted == stored
+    assert sum(retries) == batch.duplicates

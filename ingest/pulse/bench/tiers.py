@@ -3,7 +3,8 @@
 Each stage is timed on its own, on synthetic enriched events with realistic cardinalities, so the
 figure says what that stage can do (Kafka fetching is not included):
 
-- hot: decode + aggregate + one Lua apply per batch into Redis (``HotWriter``), as the updater does;
+- hot: decode + client-retry check + aggregate + one Lua apply per batch into Redis (``HotWriter``),
+  as the updater does;
 - archive: Arrow JSON decode + Parquet (zstd) encode + S3 PUT with intent, per 100K range, ranges of
   different partitions ``settings.archive.max_concurrent_writes`` at a time as the archiver does;
 - replay: ``INSERT ... SELECT FROM s3()`` of those objects, batched as ``pulse replay`` batches
@@ -31,9 +32,10 @@ from pulse.archive.layout import ArchiveObject, hour_of
 from pulse.archive.parquet import Message, encode
 from pulse.archive.replay import ReplayBatch, Replayer, batches
 from pulse.archive.store import ArchiveStore
+from pulse.client_retries import RecentIds
 from pulse.events import EnrichedEvent, encode_event, format_time
 from pulse.generator.population import AGE_BANDS, DEVICES, REGIONS, SEGMENTS, Population
-from pulse.hot.aggregate import aggregate
+from pulse.hot.aggregate import client_retries, count_events, decode_each
 from pulse.hot.keys import Keys
 from pulse.hot.writer import APPLIED, HotWriter
 from pulse.settings import Settings
@@ -139,13 +141,17 @@ async def _hot(settings: Settings, values: list[bytes], batch: int) -> tuple[flo
     keys = Keys(f"{settings.hot.key_prefix}:bench-{uuid.uuid4().hex[:6]}")
     writer = HotWriter(redis, 600)
     marker = keys.applied("bench", 0)
+    recent = RecentIds(settings.loader.dedup_max_ids)
     aggregate_s = apply_s = 0.0
     updates = commands = 0
     began, cpu = time.perf_counter(), time.process_time()
     for offset in range(0, len(values), batch):
         chunk = values[offset : offset + batch]
         t0 = time.perf_counter()
-        inc = aggregate(chunk, keys, now=time.time(), retention_s=900, session_ttl_s=300)
+        events = decode_each(chunk)
+        retries = client_retries(events, recent)
+        counted = [event for event, retry in zip(events, retries, strict=True) if not retry]
+        inc = count_events(counted, keys, now=time.time(), retention_s=900, session_ttl_s=300)
         t1 = time.perf_counter()
         assert await writer.apply(marker, offset, offset + len(chunk) - 1, inc) == APPLIED
         apply_s += time.perf_counter() - t1

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from pulse.client_retries import RecentIds
 from pulse.events import UNKNOWN
 from pulse.hot.keys import DIMENSIONS, Keys
 
@@ -84,6 +85,12 @@ def decode_each(values: Sequence[bytes | None]) -> list[HotEvent | None]:
         except (msgspec.ValidationError, msgspec.DecodeError):
             events.append(None)
     return events
+
+
+def client_retries(events: Sequence[HotEvent | None], recent: RecentIds) -> list[bool]:
+    """Per event, in offset order: is it a client retry (a valid event whose messageId the partition
+    already had)? The loader's rule, so Redis counts what ClickHouse stores; records the others."""
+    return [event is not None and recent.seen(event.message_id) for event in events]
 
 
 def aggregate(

@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 from pulse.client_retries import RecentIds
 from pulse.health import Health
 from pulse.hot import metrics
-from pulse.hot.aggregate import count_events, decode_each
+from pulse.hot.aggregate import client_retries, count_events, decode_each
 from pulse.hot.keys import Keys
 from pulse.hot.windows import refresh
 from pulse.hot.writer import APPLIED, HotWriter
@@ -189,9 +189,7 @@ class HotUpdater:
         started = time.perf_counter()
         marker = self.keys.applied(tp.topic, tp.partition)
         offsets, events = pending.offsets, decode_each(pending.values)
-        # Decided once, in offset order, as the loader decides: a retry stays covered by the range.
-        recent = self.recent[tp]
-        retries = [event is not None and recent.seen(event.message_id) for event in events]
+        retries = client_retries(events, self.recent[tp])  # decided once; the range still covers them
         while True:
             keep = [i for i, offset in enumerate(offsets) if offset > self.applied[tp]]
             if len(keep) < len(offsets):
