@@ -11,15 +11,22 @@ partition is assigned, so it holds after restarts and rebalances.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
 
 class RecentIds:
-    """The last ``limit`` messageIds of one partition, oldest evicted first."""
+    """The last ``limit`` messageIds of one partition, oldest evicted first.
+
+    A set answers membership and a deque keeps arrival order, so eviction is O(1). (Deleting a
+    dict's first key is not: the deleted slots stay in front until the next resize, and every
+    ``next(iter(d))`` scans them, which made each eviction cost up to O(limit).)
+    """
 
     def __init__(self, limit: int, ids: Iterable[str] = ()) -> None:
         self.limit = limit
-        self._ids: dict[str, None] = {}
+        self._ids: set[str] = set()
+        self._order: deque[str] = deque()
         for message_id in ids:
             self.seen(message_id)
 
@@ -30,7 +37,8 @@ class RecentIds:
         """True if ``message_id`` was already recorded; otherwise record it and return False."""
         if message_id in self._ids:
             return True
-        self._ids[message_id] = None
-        if len(self._ids) > self.limit:
-            del self._ids[next(iter(self._ids))]
+        self._ids.add(message_id)
+        self._order.append(message_id)
+        if len(self._order) > self.limit:
+            self._ids.discard(self._order.popleft())
         return False
