@@ -132,7 +132,7 @@ class HotUpdater:
         if start == 0:
             return 0
         oldest = max(0, start - self.settings.loader.dedup_max_ids)
-        # Kafka timestamps are the collector's produce time; a minute of margin for clock skew.
+        # Kafka timestamps are the collector's produce time: + the bucket's minute, + a minute of skew.
         since_ms = int((time.time() - self.settings.hot.retention_s - 120) * 1000)
         try:
             found = await self.consumer.offsets_for_times({tp: since_ms})
@@ -159,7 +159,10 @@ class HotUpdater:
                         continue  # fetched before an assignment finished: read again after the seek
                     resume_at = self.resume_at[tp]
                     if messages[0].offset < resume_at:
-                        self._remember([r.value for r in messages if r.offset < resume_at], self.recent[tp])
+                        # Counted before this replica owned the partition: only remembered.
+                        client_retries(
+                            decode_each([r.value for r in messages if r.offset < resume_at]), self.recent[tp]
+                        )
                         messages = [r for r in messages if r.offset >= resume_at]
                     pending = self.pending.setdefault(tp, Pending())
                     for record in messages:
@@ -226,13 +229,6 @@ class HotUpdater:
                 await self.consumer.commit({tp: self.applied[tp] + 1})
             except KafkaError as error:
                 log.info("offset commit failed (the marker still protects)", extra={"error": str(error)})
-
-    @staticmethod
-    def _remember(values: list[bytes | None], recent: RecentIds) -> None:
-        """Record the messageIds of messages counted before this replica owned the partition."""
-        for event in decode_each(values):
-            if event is not None:
-                recent.seen(event.message_id)
 
     async def _refresh_forever(self) -> None:
         interval = self.settings.hot.window_refresh_ms / 1000
