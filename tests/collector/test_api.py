@@ -3,8 +3,10 @@ enrichment from stored context, OpenAPI and metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -108,6 +110,8 @@ async def test_size_limits_give_413_and_a_per_key_rate_limit_429(settings: Setti
         bomb = await client.post(
             "/v1/batch", content=gzip.compress(b" " * 2_000_000), headers={"Content-Encoding": "gzip"}, auth=(key, "")
         )
+        # The limiter counts per wall-clock second: both requests must fall into one, so start one afresh.
+        await asyncio.sleep(1.0 - time.time() % 1.0)
         first = await client.post("/v1/batch", json={"batch": [track(f"r{i}") for i in range(5)]}, auth=(slow, ""))
         limited = await client.post("/v1/batch", json={"batch": [track("r9")]}, auth=(slow, ""))
     assert one.status_code == 400 and "exceeds" in one.json()["error"]

@@ -111,12 +111,13 @@ def test_a_stopped_broker_gives_503_and_ingestion_resumes_by_itself(
     def outage() -> None:
         with test_stack.outage("kafka"):
             marks["down"] = time.monotonic()
-            time.sleep(4.0)
+            time.sleep(6.0)
+            marks["restarting"] = time.monotonic()  # the broker is surely down until here
         marks["up"] = time.monotonic()
 
     with collector_server(stack_env, extra=extra) as (url, _):
-        load = run_with(outage, 1.5, url, key, seconds=35.0)
-    during = [status for at, status in load.statuses if marks["down"] + 4 < at < marks["up"]]
+        load = run_with(outage, 1.5, url, key, seconds=40.0)
+    during = [status for at, status in load.statuses if marks["down"] + 4 < at < marks["restarting"]]
     after = [status for at, status in load.statuses if at > marks["up"] + 10]
     assert during and set(during) == {503}, sorted(set(during))
     assert load.retry_after == {"5"}
