@@ -8,6 +8,7 @@ and an S3 outage leave every offset archived exactly once.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ import redis
 from clickhouse_connect.driver.client import Client
 from tiers_support import (
     archive_lag,
+    archived_through,
     assert_every_offset_archived_once,
     deliver,
     end_offsets,
@@ -140,7 +142,8 @@ def test_hot_counters_equal_clickhouse_and_uniques_are_within_2_percent(
     result = warehouse.query(UNIQUES, parameters={"a": truth.first_event, "b": truth.last_event})
     for minute, exact in result.result_rows:
         approx = int(hot_redis.hget(keys.minute(minute), "users") or 0)
-        assert abs(approx - exact) <= 0.02 * exact, (minute, approx, exact)
+        # 2% of a partial minute's few users can be below one register collision
+        assert abs(approx - exact) <= max(2, 0.02 * exact), (minute, approx, exact)
     merged = hot_redis.pfcount(*(keys.users_minute(m) for m, _ in result.result_rows))
     window = {"a": truth.first_event, "b": truth.last_event}
     exact_total = int(warehouse.query(UNIQUES_IN_WINDOW, parameters=window).result_rows[0][0])
@@ -148,12 +151,13 @@ def test_hot_counters_equal_clickhouse_and_uniques_are_within_2_percent(
 
     minute = result.result_rows[0][0]
     ttl = hot_redis.ttl(keys.minute(minute))
-    bucket_end = time.mktime(time.strptime(minute, "%Y-%m-%dT%H:%M")) - time.timezone + 60
+    bucket_end = calendar.timegm(time.strptime(minute, "%Y-%m-%dT%H:%M")) + 60
     assert abs(ttl - (bucket_end + tiers.hot.retention_s - time.time())) <= 3
     wait_for(lambda: hot_redis.exists(keys.summary) == 1, 10, "the window refresher")
     assert int(hot_redis.hget(keys.summary, "users:15m") or 0) > 0
     assert hot_redis.zcard(keys.trending("hashtags", 5)) > 0
-    assert all(hot_redis.ttl(k) > 0 for k in hot_redis.scan_iter(f"{tiers.hot.key_prefix}:*"))
+    # no key without expiry (-1); one expiring meanwhile (-2) is what expiry is for
+    assert all(hot_redis.ttl(k) != -1 for k in hot_redis.scan_iter(f"{tiers.hot.key_prefix}:*"))
 
 
 def test_hot_keys_expire_when_their_bucket_leaves_the_retention(tiers: Settings) -> None:
@@ -172,11 +176,13 @@ def test_hot_keys_expire_when_their_bucket_leaves_the_retention(tiers: Settings)
             message_id="x", call="track", event="view", event_time=format_time(at), received_at=format_time(at),
             user_id="u", session_id="s", hashtags=["#t"], post_id="p",
         )  # fmt: skip
-        inc = aggregate([encode_event(event)], keys, now=now, retention_s=retention, session_ttl_s=retention)
+        # Sessions expire a second after the rest (at the previous minute's end + 1 s + retention), so
+        # each key lives at least a second: time enough to find all of them before they go.
+        inc = aggregate([encode_event(event)], keys, now=now, retention_s=retention, session_ttl_s=retention + 1)
         result = await HotWriter(client, 60).apply(keys.applied("t", 0), 0, 0, inc)
-        before = sorted([k.decode() async for k in client.scan_iter("pulse:hot:expiry-test:*")])
-        await asyncio.sleep(max(0.0, minute_start + retention - time.time()) + 1.0)
-        after = sorted([k.decode() async for k in client.scan_iter("pulse:hot:expiry-test:*")])
+        before = sorted([k.decode() async for k in client.scan_iter("pulse:hot:expiry-test:*", count=1000)])
+        await asyncio.sleep(max(0.0, minute_start + retention + 1 - time.time()) + 1.0)
+        after = sorted([k.decode() async for k in client.scan_iter("pulse:hot:expiry-test:*", count=1000)])
         await client.aclose()
         return result, before, after
 
@@ -257,14 +263,7 @@ def test_kill_9_of_the_archiver_mid_upload_archives_every_event_exactly_once(tie
         truth = asyncio.run(scenario())
         assert truth.unacknowledged.events == 0
         ends = end_offsets(tiers)
-        wait_for(
-            lambda: (
-                archive_lag(tiers) == 0
-                and metric_sum(tiers, tiers.archive.metrics_port, "pulse_archive_files_total") > 0
-            ),
-            90,
-            "the archiver to catch up",
-        )
+        wait_for(lambda: archived_through(tiers, ends), 90, "the archiver to catch up")
         assert_every_offset_archived_once(tiers, ends)
         assert metric_sum(tiers, tiers.archive.metrics_port, "pulse_archive_files_total") > 0
     finally:
@@ -282,5 +281,5 @@ def test_an_s3_outage_grows_archive_lag_and_loses_nothing(tiers: Settings, test_
         health = __import__("httpx").get(f"http://{tiers.stack.host}:{port}/healthz", timeout=2).json()
         assert "s3" in health["failing"]
     ends = end_offsets(tiers)
-    wait_for(lambda: archive_lag(tiers) == 0, 90, "the archiver to catch up after the outage")
+    wait_for(lambda: archived_through(tiers, ends), 90, "the archiver to catch up after the outage")
     assert_every_offset_archived_once(tiers, ends)

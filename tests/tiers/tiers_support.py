@@ -91,6 +91,15 @@ def assert_every_offset_archived_once(settings: Settings, end_offsets: dict[tupl
         assert expected_next == end, f"{tp}: archived up to {expected_next}, partition ends at {end}"
 
 
+def archived_through(settings: Settings, end_offsets: dict[tuple[str, int], int]) -> bool:
+    """Whether every partition's archived ranges reach its end offset (the archiver has caught up).
+
+    The archiver's lag gauge is no proof: a restarted archiver has no series until its first report.
+    """
+    coverage = archive_coverage(settings)
+    return all(end == 0 or (coverage.get(tp) or [(0, -1)])[-1][1] + 1 >= end for tp, end in end_offsets.items())
+
+
 def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     """Every partition's end offset, for every topic the archiver reads."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
