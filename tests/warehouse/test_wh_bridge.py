@@ -17,6 +17,7 @@ import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
+from prometheus_client.parser import text_string_to_metric_families
 from wh_server import Warehouse
 
 
@@ -278,16 +279,24 @@ def test_restart_keeps_data_and_drains_in_flight_queries(own_warehouse: Warehous
     client.insert("kept", [[i] for i in range(1000)])
 
     outcome: dict[str, object] = {}
+    slow_client = own_warehouse.client()  # built here: its own set-up queries are not the one to drain
 
     def slow() -> None:
         try:
-            outcome["value"] = own_warehouse.client().command("SELECT sleep(1.5) + 1")
+            outcome["value"] = slow_client.command("SELECT sleep(1.5) + 1")
         except Exception as error:
             outcome["error"] = error
 
+    def in_flight() -> float:
+        families = text_string_to_metric_families(httpx.get(f"{own_warehouse.url}/metrics").text)
+        return sum(s.value for f in families for s in f.samples if s.name == "pulse_warehouse_in_flight_queries")
+
     worker = threading.Thread(target=slow)
     worker.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while in_flight() < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert in_flight() >= 1, "the slow query never arrived"
     assert own_warehouse.stop() == 0  # SIGTERM: the in-flight query still completes
     worker.join()
     assert outcome.get("value") == 1, outcome
