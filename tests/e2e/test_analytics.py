@@ -378,13 +378,15 @@ def test_budget_pacing_against_a_linear_plan(warehouse: Client, day: Day) -> Non
         column_names=["campaign_id", "name", "daily_budget_micros", "updated_at"],
     )
     warehouse.command("SYSTEM RELOAD DICTIONARY campaigns_dict")
-    at = day.start.replace(hour=0) + timedelta(days=1, hours=-12)  # noon of the day's first full date
+    noon = day.start.replace(hour=12, minute=0, second=0, microsecond=0)
+    at = noon if noon >= day.start else noon + timedelta(days=1)  # the first noon in the traffic's 25 h
     rows = {row["campaign_id"]: row for row in q(warehouse, "budget_pacing", to=at)}
     spend: Counter[str] = Counter()
     day_start = at.replace(hour=0).timestamp() * 1000
     for t, kind, _, _, creative, money, *_ in day.facts:
         if kind == "ad_impression" and day_start <= t < at.timestamp() * 1000:
             spend[day.campaign_of_creative[creative]] += money
+    assert rows and {campaign for campaign, micros in spend.items() if micros > 0} <= set(rows)
     for campaign, row in rows.items():
         assert row["spend_micros"] == spend[campaign]
         assert row["daily_budget_micros"] == specs[campaign]
@@ -655,7 +657,9 @@ def test_ad_hoc_questions_are_answered_from_the_projection_as_from_raw_rows(
 def test_an_injected_burst_trends_within_one_window_and_steady_tags_do_not(
     pipeline: Settings, warehouse: Client
 ) -> None:
-    start = hour_floor(datetime.now(UTC)) - timedelta(days=11)
+    # The traffic varies only with the hour of day; at 10:00 the steadiest tag is 5 mentions short of
+    # trending before the burst (at 09:00 one mention short: z 3.905 against 4).
+    start = (hour_floor(datetime.now(UTC)) - timedelta(days=11)).replace(hour=10)
     burst = BurstSpec("eclipsewave", start_s=14 * 60, duration_s=180, peak_share=0.35)
     config = TrafficConfig(
         seed=44, start=start, rate=15.0, users=3_000, posts=2_000, campaigns=2, bursts=(burst,), flush_interval_s=10
