@@ -250,22 +250,26 @@ def test_kill_9_of_the_archiver_mid_upload_archives_every_event_exactly_once(tie
     supervisor.start(spec, tiers.stack.start_timeout_s)
     generator = now_traffic(seed=53, rate=2_000)
 
-    async def scenario() -> TruthReport:
+    async def scenario() -> tuple[TruthReport, list[bool]]:
         url = f"http://{tiers.collector.host}:{tiers.collector.port}"
         sending = asyncio.create_task(send(generator, url, "wk_archive_kill", events=14_000, paced=True))
+        mid_traffic = []
         for pause in (1.5, 1.7, 2.1):
             await asyncio.sleep(pause)
+            mid_traffic.append(not sending.done())
             assert supervisor.kill("archiver")
             await asyncio.to_thread(supervisor.start, spec, tiers.stack.start_timeout_s)
-        return await sending
+        return await sending, mid_traffic
 
     try:
-        truth = asyncio.run(scenario())
+        truth, mid_traffic = asyncio.run(scenario())
         assert truth.unacknowledged.events == 0
+        assert mid_traffic[0], "the first kill came after the traffic: nothing was mid-upload"
         ends = end_offsets(tiers)
+        # The last archiver may find nothing left to write (the traffic can end before its restart):
+        # what counts is that the archive itself tiles every partition.
         wait_for(lambda: archived_through(tiers, ends), 90, "the archiver to catch up")
         assert_every_offset_archived_once(tiers, ends)
-        assert metric_sum(tiers, tiers.archive.metrics_port, "pulse_archive_files_total") > 0
     finally:
         supervisor.stop("archiver")
         start_pipeline(tiers)
