@@ -44,6 +44,7 @@ class FlakyCollector:
     attempts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     flaky: bool = True
+    retry_after: str = "0"
 
     def answer(self, first_id: str) -> int:
         with self.lock:
@@ -77,7 +78,7 @@ def collector() -> Iterator[tuple[str, FlakyCollector]]:
             payload = b'{"success":true}' if status == 200 else b'{"error":"try later"}'
             self.send_response(status)
             if status != 200:
-                self.send_header("Retry-After", "0")
+                self.send_header("Retry-After", state.retry_after)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -137,8 +138,8 @@ async def test_retries_keep_message_ids_and_truth_counts_only_acknowledged(
         if received.status == 200:
             assert first_id not in acked, "a batch was acknowledged twice"
             acked[first_id] = received.body
-    # a retry re-sends the very same body: same messageIds, same sentAt
-    assert all(len(variants) == 1 for variants in bodies.values())
+    # a retry re-sends the very same messages (its sentAt is its own: see the next test)
+    assert all(decode_batch(b).batch == decode_batch(next(iter(v))).batch for v in bodies.values() for b in v)
     retried = [first for first, n in server.attempts.items() if n > 1]
     assert len(retried) > 10
     lost = set(bodies) - set(acked)
@@ -152,6 +153,24 @@ async def test_retries_keep_message_ids_and_truth_counts_only_acknowledged(
     assert report.delivery is not None and report.delivery.retries == len(server.requests) - len(bodies)
     # every figure of the truth is a recount of exactly the acknowledged bodies
     assert_truth_matches(b"\n".join(acked.values()), report, unacknowledged=len(lost_ids))
+
+
+async def test_a_retry_is_stamped_with_its_own_sent_at(collector: tuple[str, FlakyCollector]) -> None:
+    """As Segment's SDKs do: the collector corrects clock skew by receivedAt - sentAt, so a retry
+    keeping its first sentAt would shift its events by the time it waited."""
+    url, server = collector
+    server.retry_after = "1"
+    await send(TrafficGenerator(config()), url, "k", events=300, paced=False, max_attempts=2, backoff_s=0.001)
+    tries: dict[str, list[tuple[int, int]]] = {}
+    for received in server.requests:
+        body = decode_batch(received.body)
+        assert body.sent_at is not None
+        tries.setdefault(body.batch[0].message_id, []).append((int(body.sent_at.timestamp() * 1000), received.at_ms))
+    retried = [sorted(attempts) for attempts in tries.values() if len(attempts) > 1]
+    assert retried, "the collector asked for no retry"
+    for (first_sent, _), (again_sent, again_received) in retried:
+        assert again_sent - first_sent >= 900  # it waited Retry-After: 1 ...
+        assert 0 <= again_received - again_sent < 500  # ... and says when it really sent
 
 
 async def test_paced_sending_follows_the_wall_clock(collector: tuple[str, FlakyCollector]) -> None:

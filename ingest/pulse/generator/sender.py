@@ -128,13 +128,15 @@ async def send(
             on_progress(progress)
 
     async def post(http: httpx.AsyncClient, batch: Batch) -> None:
-        body = batch.encode(sent_at=iso_ms(int(time.time() * 1000)))
         status = "no answer"
         for attempt in range(max_attempts):
             if attempt:
                 progress.retries += 1
             progress.requests += 1
             delay = backoff_s * 2**attempt
+            # Stamped per attempt, as Segment's SDKs do: the collector subtracts sentAt from its
+            # receive time to correct clock skew, and the wait before a retry is no skew.
+            body = batch.encode(sent_at=iso_ms(int(time.time() * 1000)))
             try:
                 answer = await http.post(
                     endpoint, content=body, auth=(write_key, ""), headers={"Content-Type": "application/json"}
