@@ -35,17 +35,19 @@ class Snapshot:
     loader_dead_letters: int
 
 
+def metric_total(url: str, name: str, timeout_s: float = 2.0) -> float:
+    """One metric of a Prometheus ``/metrics`` page, summed over its labels (0 when absent)."""
+    text = httpx.get(url, timeout=timeout_s).text
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+
+
 def loader_lag(settings: Settings) -> int | None:
     """Sum of the loader's per-partition lag, from its own /metrics; None if it cannot be read."""
     url = f"http://{settings.stack.host}:{settings.loader.metrics_port}/metrics"
     try:
-        text = httpx.get(url, timeout=1.0).text
+        return int(metric_total(url, "pulse_loader_lag_messages", timeout_s=1.0))
     except httpx.HTTPError:
         return None
-    for family in text_string_to_metric_families(text):
-        if family.name == "pulse_loader_lag_messages":
-            return int(sum(sample.value for sample in family.samples))
-    return 0
 
 
 def snapshot(client: Client, settings: Settings, window_s: int = 10) -> Snapshot:

@@ -8,26 +8,19 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import httpx
 from clickhouse_connect.driver.client import Client
-from prometheus_client.parser import text_string_to_metric_families
 
 from pulse.archive.store import ArchiveStore
 from pulse.generator.sender import send
 from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.generator.truth import TruthReport
+from pulse.monitor import metric_total
 from pulse.settings import Settings
 
 
 def metric_sum(settings: Settings, port: int, name: str) -> float:
-    """A metric summed over its labels (0 when absent)."""
-    text = httpx.get(f"http://{settings.stack.host}:{port}/metrics", timeout=2).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    )
+    """A metric of a pipeline service, summed over its labels (0 when absent)."""
+    return metric_total(f"http://{settings.stack.host}:{port}/metrics", name)
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.5) -> None:
@@ -97,7 +90,7 @@ def archived_through(settings: Settings, end_offsets: dict[tuple[str, int], int]
     The archiver's lag gauge is no proof: a restarted archiver has no series until its first report.
     """
     coverage = archive_coverage(settings)
-    return all(end == 0 or (coverage.get(tp) or [(0, -1)])[-1][1] + 1 >= end for tp, end in end_offsets.items())
+    return all(end == 0 or (tp in coverage and coverage[tp][-1][1] + 1 >= end) for tp, end in end_offsets.items())
 
 
 def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
-from prometheus_client.parser import text_string_to_metric_families
 from wh_server import Warehouse
+
+from pulse.monitor import metric_total
 
 
 def table_name() -> str:
@@ -288,8 +289,7 @@ def test_restart_keeps_data_and_drains_in_flight_queries(own_warehouse: Warehous
             outcome["error"] = error
 
     def in_flight() -> float:
-        families = text_string_to_metric_families(httpx.get(f"{own_warehouse.url}/metrics").text)
-        return sum(s.value for f in families for s in f.samples if s.name == "pulse_warehouse_in_flight_queries")
+        return metric_total(f"{own_warehouse.url}/metrics", "pulse_warehouse_in_flight_queries")
 
     worker = threading.Thread(target=slow)
     worker.start()
