@@ -20,7 +20,7 @@ from subprocess import CompletedProcess
 import pytest
 
 from pulse.settings import Settings
-from pulse.stack.testing import Ports, StackHandle, isolated_settings
+from tests.support.stack import Ports, StackHandle, isolated_settings
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_HOME = REPO / ".pulse-test"

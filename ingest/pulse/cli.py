@@ -25,16 +25,16 @@ def _register() -> None:
     from pulse.archive.cli import register as register_archive
     from pulse.bench.cli import app as bench_app
     from pulse.bench.collector import register as register_bench_collector
+    from pulse.chdb_server.cli import app as warehouse_app
     from pulse.collector.admin_cli import dims_app, keys_app
     from pulse.collector.cli import app as collector_app
     from pulse.generator.cli import register as register_generator
     from pulse.grafana.cli import register as register_grafana
     from pulse.hot.cli import app as hot_app
     from pulse.loader.cli import app as loader_app
+    from pulse.pipeline.up import register as register_run
     from pulse.queries.cli import register as register_queries
-    from pulse.run import register as register_run
     from pulse.stack.cli import app as stack_app
-    from pulse.warehouse.cli import app as warehouse_app
     from pulse.warehouse.cli import register as register_warehouse
 
     app.add_typer(stack_app, name="stack")

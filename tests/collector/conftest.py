@@ -10,7 +10,7 @@ import pytest
 
 from pulse.settings import Settings
 from pulse.stack.kafka import ensure_topics
-from pulse.stack.testing import StackHandle
+from tests.support.stack import StackHandle
 
 TOPIC_PREFIX = "collector-tests"
 

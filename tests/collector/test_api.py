@@ -12,11 +12,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from collector_support import app_client, new_key, read_topics, track
 
 from pulse.collector.openapi import openapi_document
-from pulse.events import Family
+from pulse.contracts.events import Family
 from pulse.settings import Settings
+from tests.support.collector import app_client, new_key, read_topics, track
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pulse.collector.enrich import InvalidEvent, device_of, enrich, referrer_source
-from pulse.events import parse_time
-from pulse.segment import decode_message
+from pulse.contracts.events import parse_time
+from pulse.contracts.segment import decode_message
 
 RECEIVED = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 import pytest
-from collector_support import collector_server, new_key, read_topics, track, worker_pids
 
 from pulse.settings import Settings
-from pulse.stack.testing import StackHandle
+from tests.support.collector import collector_server, new_key, read_topics, track, worker_pids
+from tests.support.stack import StackHandle
 
 
 @dataclass

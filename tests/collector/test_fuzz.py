@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from collector_support import app_client, new_key, read_topics
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from pulse.events import Family
-from pulse.segment import REQUIRED_PROPERTIES
+from pulse.contracts.events import Family
+from pulse.contracts.segment import REQUIRED_PROPERTIES
 from pulse.settings import Settings
+from tests.support.collector import app_client, new_key, read_topics
 
 REQUESTS_PER_EXAMPLE = 10  # each sent plain and gzipped, concurrently; small examples keep generation cheap
 EXAMPLES = 500  # 10,000 requests

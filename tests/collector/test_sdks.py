@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 import pytest
-from collector_support import collector_server, new_key, read_topics
 
-from pulse.events import Family
+from pulse.contracts.events import Family
 from pulse.settings import Settings
+from tests.support.collector import collector_server, new_key, read_topics
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 POST = {"post_id": "p-sdk", "author_id": "a-sdk", "category": "travel", "hashtags": ["Alps"]}

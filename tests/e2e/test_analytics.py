@@ -26,13 +26,13 @@ from pulse.generator.segment import iso_ms
 from pulse.generator.sender import send
 from pulse.generator.traffic import BurstSpec, TrafficConfig, TrafficGenerator
 from pulse.generator.truth import Fact, TruthReport
-from pulse.pipeline import pipeline_specs, start_pipeline, stop_pipeline, supervisor_for
+from pulse.pipeline.services import pipeline_specs, start_pipeline, stop_pipeline, supervisor_for
 from pulse.queries.params import bind
 from pulse.queries.registry import get as get_query
 from pulse.queries.run import run_typed, wire_values
 from pulse.settings import Settings
-from pulse.stack.testing import StackHandle
 from pulse.warehouse.client import connect
+from tests.support.stack import StackHandle
 
 DAY_RATE = 0.25  # events/s: a day of traffic is 21,600 events
 FUNNELS = {"engagement": ("view", "like", "share"), "ads": ("ad_impression", "ad_click", "conversion")}

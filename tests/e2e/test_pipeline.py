@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pulse.generator.sender import send
 from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.generator.truth import TruthReport
-from pulse.pipeline import pipeline_specs, start_pipeline, stop_pipeline, supervisor_for
+from pulse.pipeline.services import pipeline_specs, start_pipeline, stop_pipeline, supervisor_for
 from pulse.settings import Settings
-from pulse.stack.testing import StackHandle
 from pulse.warehouse.client import connect
+from tests.support.stack import StackHandle
 
 ROLLUP_PER_MINUTE = """
 SELECT formatDateTime(minute, '%Y-%m-%dT%H:%i:00Z') AS minute_key, event, sum(events) AS events

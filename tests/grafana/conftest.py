@@ -6,8 +6,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from pulse.settings import Settings
-from pulse.stack.testing import StackHandle
 from pulse.warehouse.client import connect
+from tests.support.stack import StackHandle
 
 #: The dashboards' own database: other modules' near-now events must not leak into their windows.
 DATABASE = "pulse_grafana"

@@ -11,9 +11,9 @@ from clickhouse_connect.driver.client import Client
 
 from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.grafana import alerting
-from pulse.grafana.demo import load_traffic
-from pulse.grafana.expressions import evaluate_rule
-from pulse.grafana.macros import QueryContext, TimeRange, expand_macros
+from pulse.grafana.emulation.demo import load_traffic
+from pulse.grafana.emulation.macros import QueryContext, TimeRange, expand_macros
+from tests.support.grafana_expressions import evaluate_rule
 
 WINDOW = timedelta(minutes=15)
 # Twelve days back, so no other test's traffic falls into the current window or its baseline.

@@ -13,11 +13,11 @@ from clickhouse_connect.driver.client import Client
 from pulse.generator.truth import TruthReport
 from pulse.grafana import alerting
 from pulse.grafana.dashboards import DASHBOARDS, unified
-from pulse.grafana.demo import live_traffic
-from pulse.grafana.expressions import evaluate_rule
+from pulse.grafana.emulation.demo import live_traffic
+from pulse.grafana.emulation.macros import QueryContext, TimeRange, expand_macros
+from pulse.grafana.emulation.render import PanelQuery, expand, resolve_variables
 from pulse.grafana.generate import dashboard_json
-from pulse.grafana.macros import QueryContext, TimeRange, expand_macros
-from pulse.grafana.render import PanelQuery, expand, resolve_variables
+from tests.support.grafana_expressions import evaluate_rule
 
 NUMERIC = ("Int", "UInt", "Float", "Decimal", "Nullable(Int", "Nullable(UInt", "Nullable(Float")
 

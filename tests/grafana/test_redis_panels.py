@@ -9,16 +9,16 @@ import pytest
 from redis.asyncio import Redis
 
 from pulse.collector.enrich import enrich
-from pulse.events import encode_event
+from pulse.contracts.events import encode_event
+from pulse.contracts.segment import decode_message
 from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.grafana.dashboards import DASHBOARDS
+from pulse.grafana.emulation.render import redis_commands
 from pulse.grafana.generate import dashboard_json
-from pulse.grafana.render import redis_commands
 from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import Keys
 from pulse.hot.windows import refresh
 from pulse.hot.writer import HotWriter
-from pulse.segment import decode_message
 from pulse.settings import Settings
 
 

@@ -4,7 +4,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pulse.events import EnrichedEvent, encode_event
+from pulse.contracts.events import EnrichedEvent, encode_event
 from pulse.loader.batching import PartitionBatch
 
 

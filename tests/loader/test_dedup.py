@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pulse.client_retries import RecentIds
-from pulse.events import EnrichedEvent, encode_event
+from pulse.contracts.events import EnrichedEvent, encode_event
 from pulse.loader.batching import PartitionBatch
+from pulse.worker.client_retries import RecentIds
 
 
 @given(st.lists(st.text(min_size=1, max_size=6)), st.integers(min_value=1, max_value=50))

@@ -21,11 +21,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pulse.events import Family
-from pulse.health import answers_ok
+from pulse.contracts.events import Family
 from pulse.settings import Settings
 from pulse.stack.env import child_env
 from pulse.tls import async_redis, kafka_options
+from pulse.worker.health import answers_ok
 
 from .pki import Pki
 from .servers import free_port, stop, wait_until

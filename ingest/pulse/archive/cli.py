@@ -6,10 +6,10 @@ import asyncio
 
 import typer
 
-from pulse.events import Family
+from pulse.contracts.events import Family
 from pulse.logs import configure_logging
-from pulse.resilience import run_until_signalled
 from pulse.settings import get_settings
+from pulse.worker.resilience import run_until_signalled
 
 TOPIC_OPTION = typer.Option(None, help="topic family or full name (repeatable; default: every warehouse topic)")
 
@@ -23,7 +23,7 @@ def run(
     """Archive every raw topic (dead letters included) until SIGTERM/SIGINT, then flush and commit."""
     from pulse.archive.consumer import Archiver
     from pulse.archive.store import ArchiveStore
-    from pulse.health import Health, serve
+    from pulse.worker.health import Health, serve
 
     settings = get_settings()
     configure_logging(settings.log_level, service="archiver")
@@ -55,8 +55,8 @@ def register(root: typer.Typer) -> None:
 
         from pulse.archive.replay import Replayer, batches, parse_moment, select_objects
         from pulse.archive.store import ArchiveStore
+        from pulse.contracts.events import WAREHOUSE_FAMILIES
         from pulse.errors import PulseError
-        from pulse.events import WAREHOUSE_FAMILIES
         from pulse.warehouse.client import connect
 
         settings = get_settings()

@@ -32,10 +32,10 @@ from pulse.archive import metrics
 from pulse.archive.layout import ArchiveObject, hour_of
 from pulse.archive.parquet import Message, encode
 from pulse.archive.store import ArchiveStore
-from pulse.health import Health
-from pulse.kafka_consumer import partition_consumer
-from pulse.resilience import report_lag_forever, retry_forever
 from pulse.settings import Settings
+from pulse.worker.health import Health
+from pulse.worker.kafka_consumer import partition_consumer
+from pulse.worker.resilience import report_lag_forever, retry_forever
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

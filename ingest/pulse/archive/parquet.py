@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from pulse.events import EnrichedEvent
+from pulse.contracts.events import EnrichedEvent
 
 _TS = pa.timestamp("ms", tz="UTC")
 _TEXT_LIST = pa.list_(pa.string())

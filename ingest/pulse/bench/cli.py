@@ -22,7 +22,7 @@ def e2e(
 ) -> None:
     """Sustained stored events/s and p50/p99 freshness (event time -> visible in the rollup)."""
     from pulse.bench.e2e import run_e2e
-    from pulse.pipeline import ensure_running, stop_services
+    from pulse.pipeline.services import ensure_running, stop_services
     from pulse.warehouse.client import connect
 
     settings = get_settings()

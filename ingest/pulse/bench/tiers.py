@@ -32,13 +32,13 @@ from pulse.archive.layout import ArchiveObject, hour_of
 from pulse.archive.parquet import Message, encode
 from pulse.archive.replay import ReplayBatch, Replayer, batches
 from pulse.archive.store import ArchiveStore
-from pulse.client_retries import RecentIds
-from pulse.events import EnrichedEvent, encode_event, format_time
+from pulse.contracts.events import EnrichedEvent, encode_event, format_time
 from pulse.generator.population import AGE_BANDS, DEVICES, REGIONS, SEGMENTS, Population
 from pulse.hot.aggregate import client_retries, count_events, decode_each
 from pulse.hot.keys import Keys
 from pulse.hot.writer import APPLIED, HotWriter
 from pulse.settings import Settings
+from pulse.worker.client_retries import RecentIds
 
 EVENTS = (
     "view",

@@ -33,8 +33,8 @@ from pulse.collector.enrich import InvalidEvent, enrich
 from pulse.collector.keys import KeyStore, RateLimiter, WriteKey
 from pulse.collector.openapi import openapi_document
 from pulse.collector.producer import EventProducer, ProduceError, Record
-from pulse.events import FAMILY_OF, EnrichedEvent, EventName, Family, encode_event
-from pulse.segment import decode_message, decode_raw_batch
+from pulse.contracts.events import FAMILY_OF, EnrichedEvent, EventName, Family, encode_event
+from pulse.contracts.segment import decode_message, decode_raw_batch
 from pulse.settings import Settings
 from pulse.tls import async_redis
 

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from pulse.collector.cache import TtlLru
-from pulse.events import UNKNOWN, EnrichedEvent
+from pulse.contracts.events import UNKNOWN, EnrichedEvent
 
 log = logging.getLogger(__name__)
 

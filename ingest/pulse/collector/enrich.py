@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import orjson
 from ua_parser import parse as parse_user_agent
 
-from pulse.events import UNKNOWN, EnrichedEvent, format_time
-from pulse.segment import Message, contract_errors, typed_properties
+from pulse.contracts.events import UNKNOWN, EnrichedEvent, format_time
+from pulse.contracts.segment import Message, contract_errors, typed_properties
 
 #: Clock differences below this are network delay, not a wrong device clock.
 SKEW_TOLERANCE = timedelta(seconds=5)

@@ -1,4 +1,4 @@
-"""The collector's OpenAPI 3.1 document, generated from the msgspec contract in ``pulse.segment``.
+"""The collector's OpenAPI 3.1 document, generated from the msgspec contract in ``pulse.contracts.segment``.
 
 Served at ``/openapi.json`` and kept in the repository as ``docs/openapi.json`` (a test checks
 that the two agree), so clients and fuzzers read the same contract the collector enforces.
@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from pulse.segment import TRACK_PROPERTIES, BatchBody, Message, Traits
+from pulse.contracts.segment import TRACK_PROPERTIES, BatchBody, Message, Traits
 
 _REF = "#/components/schemas/"
 

@@ -3,7 +3,7 @@ and fragments encoded once (a session's ``userId``/``anonymousId``/``context`` t
 properties) that each message only concatenates. Every variable part is either encoded with
 msgspec or drawn from a fixed ASCII vocabulary, so the text is valid JSON by construction.
 
-The shape is the contract of :mod:`pulse.segment` (documented in ``docs/events.md``); the tests
+The shape is the contract of :mod:`pulse.contracts.segment` (documented in ``docs/events.md``); the tests
 decode every emitted message with it.
 """
 

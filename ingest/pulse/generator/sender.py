@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 
+from pulse.contracts.segment import BATCH_PATH
 from pulse.generator.segment import iso_ms
 from pulse.generator.traffic import Batch, TrafficGenerator
 from pulse.generator.truth import Delivery, GroundTruth, TruthReport
-from pulse.segment import BATCH_PATH
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 

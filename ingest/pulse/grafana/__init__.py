@@ -1,5 +1,5 @@
 """Grafana as code: dashboards (grafanalib), provisioning files, and the harness that proves them.
 
 The harness expands every panel and alert query the way Grafana and the ClickHouse plugin would
-(:mod:`pulse.grafana.variables`, :mod:`pulse.grafana.macros`) and runs it on the real engine.
+(:mod:`pulse.grafana.emulation.variables`, :mod:`pulse.grafana.emulation.macros`) and runs it on the real engine.
 """

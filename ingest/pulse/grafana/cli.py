@@ -19,7 +19,7 @@ from pulse.errors import PulseError
 from pulse.grafana import access
 from pulse.grafana import generate as gen
 from pulse.grafana.dashboards import DASHBOARDS, unified
-from pulse.grafana.render import PanelQuery, expand, now_range, resolve_variables
+from pulse.grafana.emulation.render import PanelQuery, expand, now_range, resolve_variables
 from pulse.settings import Settings
 from pulse.warehouse.client import ClientPerThread, connect
 
@@ -62,8 +62,8 @@ def preview_command(
     demo: Annotated[int, typer.Option(help="first load this many minutes of generated traffic")] = 0,
 ) -> None:
     """Render every dashboard's panels from real query results into PNGs."""
-    from pulse.grafana.demo import live_traffic
-    from pulse.grafana.preview import render
+    from pulse.grafana.emulation.demo import live_traffic
+    from pulse.grafana.emulation.preview import render
 
     client = connect(Settings())
     if demo:

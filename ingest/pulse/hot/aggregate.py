@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from pulse.client_retries import RecentIds
-from pulse.events import UNKNOWN
+from pulse.contracts.events import UNKNOWN
 from pulse.hot.keys import DIMENSIONS, Keys
+from pulse.worker.client_retries import RecentIds
 
 
 class HotEvent(msgspec.Struct, kw_only=True):

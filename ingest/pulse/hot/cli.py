@@ -6,10 +6,10 @@ import asyncio
 
 import typer
 
-from pulse.events import WAREHOUSE_FAMILIES
+from pulse.contracts.events import WAREHOUSE_FAMILIES
 from pulse.logs import configure_logging
-from pulse.resilience import run_until_signalled
 from pulse.settings import get_settings
+from pulse.worker.resilience import run_until_signalled
 
 app = typer.Typer(help="The hot tier: the last 15 minutes of the event stream in Redis.", no_args_is_help=True)
 
@@ -19,9 +19,9 @@ def run(
     metrics_port: int = typer.Option(None, help="/metrics and /healthz port (default: settings.hot.metrics_port)"),
 ) -> None:
     """Count the enriched topics into Redis until SIGTERM/SIGINT, then apply what is pending."""
-    from pulse.health import Health, serve
     from pulse.hot.consumer import HotUpdater
     from pulse.tls import async_redis
+    from pulse.worker.health import Health, serve
 
     settings = get_settings()
     configure_logging(settings.log_level, service="hot")

@@ -6,7 +6,7 @@ and drops every message at or below it; Kafka offsets are committed after each a
 restarts re-read little, never for correctness.
 
 Client retries (a messageId again at a later offset) are dropped by the loader's rule (see
-``pulse.client_retries``), so Redis counts what ClickHouse stores. The memory of recent messageIds
+``pulse.worker.client_retries``), so Redis counts what ClickHouse stores. The memory of recent messageIds
 is rebuilt on assignment by re-reading the partition back to the oldest offset whose retry could
 still land in a hot bucket (``retention_s`` ago), at most ``dedup_max_ids`` messages.
 """
@@ -26,16 +26,16 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
-from pulse.client_retries import RecentIds
-from pulse.health import Health
 from pulse.hot import metrics
 from pulse.hot.aggregate import client_retries, count_events, decode_each
 from pulse.hot.keys import Keys
 from pulse.hot.windows import refresh
 from pulse.hot.writer import APPLIED, HotWriter
-from pulse.kafka_consumer import partition_consumer
-from pulse.resilience import report_lag_forever, retry_forever
 from pulse.settings import Settings
+from pulse.worker.client_retries import RecentIds
+from pulse.worker.health import Health
+from pulse.worker.kafka_consumer import partition_consumer
+from pulse.worker.resilience import report_lag_forever, retry_forever
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

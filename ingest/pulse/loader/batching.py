@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from pulse.events import EnrichedEvent
+from pulse.contracts.events import EnrichedEvent
 
 
 class StoredEvent(EnrichedEvent, kw_only=True):
@@ -76,7 +76,7 @@ class PartitionBatch:
     last: int = -1
     rows: list[bytes] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    #: Messages dropped because their messageId was a client retry (see ``pulse.client_retries``).
+    #: Messages dropped because their messageId was a client retry (see ``pulse.worker.client_retries``).
     duplicates: int = 0
     #: A batch of the collector's dead-letter topic: rows are ``RejectedRecord``s, not events.
     rejected: bool = False

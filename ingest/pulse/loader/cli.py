@@ -7,10 +7,10 @@ import asyncio
 import typer
 from prometheus_client import start_http_server
 
-from pulse.events import WAREHOUSE_FAMILIES, Family
+from pulse.contracts.events import WAREHOUSE_FAMILIES, Family
 from pulse.logs import configure_logging
-from pulse.resilience import run_until_signalled
 from pulse.settings import get_settings
+from pulse.worker.resilience import run_until_signalled
 
 app = typer.Typer(help="The Kafka -> ClickHouse loader (exactly-once offset-range batches).", no_args_is_help=True)
 

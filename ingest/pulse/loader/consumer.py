@@ -16,15 +16,15 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from pulse.client_retries import RecentIds
+from pulse.contracts.events import Family
 from pulse.errors import PulseError
-from pulse.events import Family
-from pulse.kafka_consumer import partition_consumer
 from pulse.loader import metrics
 from pulse.loader.batching import PartitionBatch
 from pulse.loader.sink import Intent, WarehouseSink
-from pulse.resilience import retry_forever
 from pulse.settings import Settings
+from pulse.worker.client_retries import RecentIds
+from pulse.worker.kafka_consumer import partition_consumer
+from pulse.worker.resilience import retry_forever
 
 log = logging.getLogger(__name__)
 

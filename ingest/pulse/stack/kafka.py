@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 
+from pulse.contracts.events import Family
 from pulse.errors import PulseError
-from pulse.events import Family
 from pulse.settings import Settings
 from pulse.stack import maven, tools
 from pulse.stack.process import ServiceSpec

@@ -1,4 +1,4 @@
-"""`pulse warehouse serve` and `pulse migrate [status]`."""
+"""`pulse migrate [status]`: the warehouse schema, applied from the migrations shipped in the package."""
 
 from __future__ import annotations
 
@@ -11,23 +11,11 @@ from rich.table import Table
 
 from pulse.settings import get_settings
 
-app = typer.Typer(help="The embedded warehouse (chDB behind ClickHouse's HTTP interface).", no_args_is_help=True)
 migrate_app = typer.Typer(help="Apply clickhouse/schema/NNNN_name.sql migrations in order, each once.")
 
 SchemaDir = Annotated[
     Path | None, typer.Option("--schema-dir", help="folder of NNNN_name.sql files (default: clickhouse/schema)")
 ]
-
-
-@app.command()
-def serve(
-    pool_size: Annotated[int, typer.Option(min=1, help="chDB connections = queries run in parallel")] = 4,
-    port: Annotated[int | None, typer.Option(help="default: the port of PULSE_CLICKHOUSE__URL")] = None,
-) -> None:
-    """Own the chDB data path and serve ClickHouse's HTTP interface on loopback until SIGTERM."""
-    from pulse.warehouse.serve import serve as run
-
-    run(get_settings(), pool_size=pool_size, port=port)
 
 
 @migrate_app.callback(invoke_without_command=True)

@@ -18,8 +18,8 @@ from typing import Literal
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from pulse.chdb_server.engine import quote_identifier
 from pulse.errors import PulseError
-from pulse.warehouse.engine import quote_identifier
 from pulse.warehouse.sqltext import split_statements
 
 LEDGER_TABLE = "schema_migrations"
