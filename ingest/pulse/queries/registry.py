@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from pulse.content import QUERIES, folder
 from pulse.errors import PulseError
 
-DEFAULT_QUERY_DIR = Path(__file__).resolve().parents[3] / "clickhouse" / "queries"
+DEFAULT_QUERY_DIR = folder(QUERIES)
 
 _PLACEHOLDER = re.compile(r"\{(\w+):([^{}]+)\}")
 _PARAM = re.compile(r"^@param\s+(\w+)\s+(\S+)(?:\s*=\s*(\S+))?(?:\s+in\s+(\S+))?\s*:\s*(.*)$")

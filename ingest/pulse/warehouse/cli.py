@@ -14,7 +14,8 @@ from pulse.settings import get_settings
 migrate_app = typer.Typer(help="Apply clickhouse/schema/NNNN_name.sql migrations in order, each once.")
 
 SchemaDir = Annotated[
-    Path | None, typer.Option("--schema-dir", help="folder of NNNN_name.sql files (default: clickhouse/schema)")
+    Path | None,
+    typer.Option("--schema-dir", help="folder of NNNN_name.sql files (default: the shipped migrations)"),
 ]
 
 

@@ -19,12 +19,13 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from pulse.chdb_server.engine import quote_identifier
+from pulse.content import SCHEMA, folder
 from pulse.errors import PulseError
 from pulse.warehouse.sqltext import split_statements
 
 LEDGER_TABLE = "schema_migrations"
 _FILE_NAME = re.compile(r"^(\d{4})_([A-Za-z0-9][A-Za-z0-9_\-]*)\.sql$")
-DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[3] / "clickhouse" / "schema"
+DEFAULT_SCHEMA_DIR = folder(SCHEMA)
 
 State = Literal["applied", "pending", "changed", "missing"]
 

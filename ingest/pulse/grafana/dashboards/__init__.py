@@ -1,37 +1,28 @@
-"""The dashboards: grafanalib code, one file per dashboard, in the repository's `grafana/dashboards/`.
+"""The dashboards by name: every module of ``grafana/dashboards/`` (package ``pulse.grafana.content.dashboards``).
 
-They live beside the other code-as-config (`clickhouse/`, `provisioning/`, `helm/`) rather than in
-the package; this module loads them by path so the generator, the CLI and the tests use them by
-name. Each file exposes ``UID`` and ``dashboard()`` (a grafanalib Dashboard).
+Each module exposes ``UID`` and ``dashboard()`` (a grafanalib Dashboard). They are imported here by
+discovery, so adding a file adds a dashboard to the generator, the CLI and the tests.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from importlib.util import module_from_spec, spec_from_file_location
-from pathlib import Path
+import importlib
+import pkgutil
 from types import ModuleType
 
-from pulse.errors import PulseError
+from pulse.content import GRAFANA
 
-DASHBOARDS_DIR = Path(
-    os.environ.get("PULSE_GRAFANA_DASHBOARDS_DIR", Path(__file__).resolve().parents[4] / "grafana" / "dashboards")
-)
+_PACKAGE = f"{GRAFANA}.dashboards"
 
 
-def _load(name: str) -> ModuleType:
-    path = DASHBOARDS_DIR / f"{name}.py"
-    spec = spec_from_file_location(f"pulse_dashboards.{name}", path)
-    if spec is None or spec.loader is None or not path.is_file():
-        raise PulseError(f"dashboard {name!r} not found at {path} (set PULSE_GRAFANA_DASHBOARDS_DIR)")
-    module = module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _discover() -> dict[str, ModuleType]:
+    package = importlib.import_module(_PACKAGE)
+    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if not info.name.startswith("_"))
+    return {name: importlib.import_module(f"{_PACKAGE}.{name}") for name in names}
 
 
-unified = _load("unified")
-pipeline_health = _load("pipeline_health")
+BY_NAME = _discover()
+unified = BY_NAME["unified"]
 
-DASHBOARDS: tuple[ModuleType, ...] = (unified, pipeline_health)
+#: The unified dashboard first: it is the one staff open.
+DASHBOARDS: tuple[ModuleType, ...] = (unified, *(m for m in BY_NAME.values() if m is not unified))

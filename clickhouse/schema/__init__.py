@@ -1,0 +1,1 @@
+"""The warehouse schema: ``NNNN_name.sql`` migrations, shipped in the package as ``pulse.warehouse.schema``."""

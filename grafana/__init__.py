@@ -1,0 +1,1 @@
+"""Grafana content as code, shipped in the package as ``pulse.grafana.content``: dashboards (grafanalib)."""

@@ -1,0 +1,1 @@
+"""The dashboards, one grafanalib module each: ``UID``, ``TITLE`` and ``dashboard()``."""
