@@ -3,7 +3,8 @@
 # `pulse archive run`, `pulse migrate`. Build: docker build -t pulse:0.1.0 .
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# ---- build: wheels for the project and all its dependencies (compilers stay in this stage) ----
+# ---- build: the project's wheel (the same `pip wheel .` that tests/packaging installs and runs outside
+# the repository) and wheels of its dependencies; compilers stay in this stage ----
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update \
@@ -12,11 +13,15 @@ RUN apt-get update \
 WORKDIR /src
 # Dependencies first, so editing the code does not rebuild them.
 COPY pyproject.toml README.md ./
-RUN mkdir -p ingest/pulse && touch ingest/pulse/__init__.py \
- && pip wheel --wheel-dir /wheels . \
- && rm /wheels/pulse_analytics-*.whl
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+      > requirements.txt \
+ && pip wheel --wheel-dir /wheels -r requirements.txt
+# The package and the content it ships (pyproject maps these folders into it: migrations, named queries, Grafana).
 COPY ingest ./ingest
-RUN pip wheel --no-deps --wheel-dir /wheels .
+COPY clickhouse/schema ./clickhouse/schema
+COPY clickhouse/queries ./clickhouse/queries
+COPY grafana ./grafana
+RUN pip wheel --no-deps --wheel-dir /dist .
 
 # ---- runtime: slim, no compiler, numeric non-root user, read-only root filesystem friendly ----
 FROM ${PYTHON_IMAGE} AS runtime
@@ -26,10 +31,10 @@ LABEL org.opencontainers.image.title="pulse" \
       org.opencontainers.image.version="0.1.0"
 RUN groupadd --system --gid ${PULSE_UID} pulse \
  && useradd --system --uid ${PULSE_UID} --gid ${PULSE_UID} --no-create-home --home-dir /tmp --shell /usr/sbin/nologin pulse
+# The wheel and nothing else: migrations, named queries and dashboards are package data.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels pulse-analytics
-# `pulse migrate --schema-dir /app/clickhouse/schema` (the chart's hook and compose's migrate service).
-COPY clickhouse/schema /app/clickhouse/schema
+    --mount=type=bind,from=build,source=/dist,target=/dist \
+    pip install --no-cache-dir --no-index --find-links=/wheels /dist/pulse_analytics-*.whl
 # Everything writable lives under /tmp (an emptyDir in Kubernetes, tmpfs in compose).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
