@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from pulse.chdb_server.engine import quote_identifier
 from pulse.content import SCHEMA, folder
 from pulse.errors import PulseError
 from pulse.warehouse.sqltext import split_statements
