@@ -34,10 +34,10 @@ lint:
 
 typecheck:
 	$(BIN)/mypy
-	$(BIN)/mypy --strict grafana/dashboards
+	$(BIN)/mypy --strict grafana
 
-generate: install  ## dashboards JSON and provisioning YAML (Grafana), committed; a test fails when stale
-	$(PULSE) grafana generate
+generate: install  ## dashboards JSON and provisioning YAML (Grafana) into provisioning/, committed; a test fails when stale
+	$(PULSE) grafana generate --root .
 
 clean:
 	rm -rf .pulse .pulse-test

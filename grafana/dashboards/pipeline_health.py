@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import grafanalib.core as g
 
+from pulse.grafana.alerting import Rule, runbook_url
 from pulse.grafana.named import Use
-from pulse.grafana.panels import FORMAT_TIME_SERIES, SCHEMA_VERSION, PanelSpec, Row, build_panels
+from pulse.grafana.panels import FORMAT_TIME_SERIES, Link, PanelSpec, Row, dashboard_url, rate
+from pulse.grafana.panels import dashboard as pulse_dashboard
 
-UID = "pulse-pipeline-health"
+from ..alerts.pipeline import CONSUMER_LAG, FRESHNESS, REJECT_RATE
+from ..config import FRESHNESS_MAX_S, FRESHNESS_WARN_S, LOADER_LAG_MAX, PIPELINE_HEALTH_UID, RUNBOOKS, UNIFIED_UID
+
+UID = PIPELINE_HEALTH_UID
 TITLE = "Pulse — pipeline health"
-RUNBOOKS = "https://github.com/pulse/pulse/blob/main/docs/runbooks.md"
-UNIFIED = "/d/pulse-unified/pulse-unified?${__url_time_range}"
+
+
+def runbook(title: str, rule: Rule) -> tuple[str, str]:
+    """A panel link to the runbook section of the rule alerting on what the panel shows."""
+    return f"Runbook: {title}", runbook_url(RUNBOOKS, rule.title)
+
 
 INGEST = Row(
     "Ingest",
@@ -23,20 +32,20 @@ INGEST = Row(
             "timeseries",
             "Accepted events/s by type",
             "Events the collectors accepted, per event type.",
-            prom=[("sum by (event) (rate(pulse_collector_events_accepted_total[$__rate_interval]))", "{{event}}")],
+            prom=[rate("pulse_collector_events_accepted_total", "{{event}}", by="event")],
             unit="short",
             width=12,
-            links=[("Unified dashboard", UNIFIED)],
+            links=[("Unified dashboard", dashboard_url(UNIFIED_UID))],
         ),
         PanelSpec(
             "timeseries",
             "Rejected events/s by reason",
             "Events rejected by the collectors, per reason.",
-            prom=[("sum by (reason) (rate(pulse_collector_events_rejected_total[$__rate_interval]))", "{{reason}}")],
+            prom=[rate("pulse_collector_events_rejected_total", "{{reason}}", by="reason")],
             unit="short",
             thresholds=(("green", None), ("red", 1)),
             width=12,
-            links=[("Runbook: rejects", f"{RUNBOOKS}#pulserejectratehigh")],
+            links=[runbook("rejects", REJECT_RATE)],
         ),
         PanelSpec(
             "timeseries",
@@ -61,7 +70,7 @@ INGEST = Row(
             "timeseries",
             "Rows loaded/s by topic",
             "Rows the loader inserted into ClickHouse, per topic.",
-            prom=[("sum by (topic) (rate(pulse_loader_rows_total[$__rate_interval]))", "{{topic}}")],
+            prom=[rate("pulse_loader_rows_total", "{{topic}}", by="topic")],
             unit="short",
             width=12,
         ),
@@ -74,13 +83,13 @@ LAG = Row(
         PanelSpec(
             "stat",
             "Freshness",
-            "Seconds since the newest stored event (objective: at most 5 s).",
+            f"Seconds since the newest stored event (objective: at most {FRESHNESS_MAX_S} s).",
             Use("ingest_freshness", select="seconds_since_last_event"),
             unit="s",
-            thresholds=(("green", None), ("orange", 3), ("red", 5)),
+            thresholds=(("green", None), ("orange", FRESHNESS_WARN_S), ("red", FRESHNESS_MAX_S)),
             width=6,
             height=6,
-            links=[("Runbook: freshness", f"{RUNBOOKS}#pulsefreshnesshigh")],
+            links=[runbook("freshness", FRESHNESS)],
         ),
         PanelSpec(
             "stat",
@@ -101,18 +110,18 @@ LAG = Row(
                 ("sum by (topic) (pulse_archive_lag_messages)", "archive {{topic}}"),
             ],
             unit="short",
-            thresholds=(("green", None), ("red", 100000)),
+            thresholds=(("green", None), ("red", LOADER_LAG_MAX)),
             width=12,
             height=6,
-            links=[("Runbook: lag", f"{RUNBOOKS}#pulseconsumerlaghigh")],
+            links=[runbook("lag", CONSUMER_LAG)],
         ),
         PanelSpec(
             "timeseries",
             "Loader errors",
             "Write errors and dead letters per second.",
             prom=[
-                ("sum(rate(pulse_loader_write_errors_total[$__rate_interval]))", "write errors"),
-                ("sum(rate(pulse_loader_dead_letters_total[$__rate_interval]))", "dead letters"),
+                rate("pulse_loader_write_errors_total", "write errors"),
+                rate("pulse_loader_dead_letters_total", "dead letters"),
             ],
             unit="short",
             width=12,
@@ -123,8 +132,8 @@ LAG = Row(
             "Archiver",
             "Parquet files and bytes written per second; archive errors.",
             prom=[
-                ("sum(rate(pulse_archive_files_total[$__rate_interval]))", "files"),
-                ("sum(rate(pulse_archive_errors_total[$__rate_interval]))", "errors"),
+                rate("pulse_archive_files_total", "files"),
+                rate("pulse_archive_errors_total", "errors"),
             ],
             unit="short",
             width=12,
@@ -212,8 +221,8 @@ REDIS = Row(
             "Hot-tier updates/s",
             "Events applied to the hot tier per second.",
             prom=[
-                ("sum(rate(pulse_hot_updates_total[$__rate_interval]))", "updates"),
-                ("sum(rate(pulse_hot_errors_total[$__rate_interval]))", "errors"),
+                rate("pulse_hot_updates_total", "updates"),
+                rate("pulse_hot_errors_total", "errors"),
             ],
             unit="short",
             width=12,
@@ -224,28 +233,12 @@ REDIS = Row(
 
 
 def dashboard() -> g.Dashboard:
-    return g.Dashboard(
-        title=TITLE,
+    return pulse_dashboard(
         uid=UID,
+        title=TITLE,
         description="Health of every Pulse component: collectors, Kafka lag, loader, ClickHouse, Redis, archiver.",
-        tags=["pulse", "platform"],
-        timezone="utc",
-        schemaVersion=SCHEMA_VERSION,
+        tags=("pulse", "platform"),
         refresh="30s",
-        time=g.Time("now-1h", "now"),
-        templating=g.Templating([]),
-        panels=build_panels([INGEST, LAG, CLICKHOUSE, REDIS]),
-        links=[
-            g.DashboardLink(
-                title="Unified dashboard",
-                type="link",
-                uri=UNIFIED,
-                keepTime=True,
-                includeVars=False,
-                icon="dashboard",
-                tags=[],
-                targetBlank=False,
-                tooltip="business metrics",
-            )
-        ],
+        rows=(INGEST, LAG, CLICKHOUSE, REDIS),
+        links=(Link(title="Unified dashboard", uid=UNIFIED_UID, tooltip="business metrics"),),
     )

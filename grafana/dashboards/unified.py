@@ -9,18 +9,47 @@ from __future__ import annotations
 import grafanalib.core as g
 
 from pulse.grafana.named import Use
-from pulse.grafana.panels import FORMAT_TIME_SERIES, SCHEMA_VERSION, PanelSpec, Row, build_panels, query_variable
+from pulse.grafana.panels import FORMAT_TIME_SERIES, Link, PanelSpec, Row, hidden, query_variable, unit_override
+from pulse.grafana.panels import dashboard as pulse_dashboard
 
-UID = "pulse-unified"
+from ..config import BUDGET_PACING_MAX, PIPELINE_HEALTH_UID, UNIFIED_UID
+
+UID = UNIFIED_UID
 TITLE = "Pulse — unified"
 FILTERS = {"country": "country", "device_type": "device_type", "segment": "segment", "category": "category"}
-DETAIL = "/d/pulse-pipeline-health/pulse-pipeline-health?${__url_time_range}"
 
 
 def _filters(*names: str, **extra: str) -> dict[str, str]:
     chosen = {k: v for k, v in FILTERS.items() if k in names}
     chosen.update(extra)
     return chosen
+
+
+def funnel(name: str, *, journey: str, steps: str) -> PanelSpec:
+    """A journey of the ``funnel`` query: users of the last hour reaching each step within an hour."""
+    return PanelSpec(
+        "barchart",
+        f"{name} funnel (last hour)",
+        f"Users of the last hour reaching {steps} within an hour (raw events: one hour whatever the range).",
+        Use("funnel", _filters("country", "device_type"), fixed={"journey": journey}, select="name, users"),
+        time_from="1h",
+        unit="short",
+        width=8,
+        height=8,
+    )
+
+
+def trending(title: str, description: str, *, kind: str, min_mentions: int) -> PanelSpec:
+    """The ``trending_topics`` table of one kind of term, in the selected region."""
+    return PanelSpec(
+        "table",
+        title,
+        description,
+        Use("trending_topics", {"region": "region"}, fixed={"kind": kind, "min_mentions": min_mentions}),
+        unit="short",
+        width=12,
+        height=9,
+    )
 
 
 ENGAGEMENT = Row(
@@ -46,11 +75,8 @@ ENGAGEMENT = Row(
             width=12,
             height=7,
             field_overrides=[
-                {
-                    "matcher": {"id": "byName", "options": "stickiness"},
-                    "properties": [{"id": "unit", "value": "percentunit"}],
-                },
-                {"matcher": {"id": "byName", "options": "day"}, "properties": [{"id": "custom.hidden", "value": True}]},
+                unit_override("stickiness", "percentunit"),
+                hidden("day"),
             ],
         ),
         PanelSpec(
@@ -93,14 +119,8 @@ ENGAGEMENT = Row(
             width=8,
             height=6,
             field_overrides=[
-                {
-                    "matcher": {"id": "byName", "options": "bounce_rate"},
-                    "properties": [{"id": "unit", "value": "percentunit"}],
-                },
-                {
-                    "matcher": {"id": "byName", "options": "mean_duration_s"},
-                    "properties": [{"id": "unit", "value": "s"}],
-                },
+                unit_override("bounce_rate", "percentunit"),
+                unit_override("mean_duration_s", "s"),
             ],
         ),
         PanelSpec(
@@ -134,24 +154,18 @@ ENGAGEMENT = Row(
 TRENDING = Row(
     "Trending topics",
     [
-        PanelSpec(
-            "table",
+        trending(
             "Trending hashtags",
             "Hashtags whose 5-minute mentions rose significantly over the "
             "trailing hour (z-score, lift, velocity), spam-dampened.",
-            Use("trending_topics", {"region": "region"}, fixed={"kind": "hashtag", "min_mentions": 5}),
-            unit="short",
-            width=12,
-            height=9,
+            kind="hashtag",
+            min_mentions=5,
         ),
-        PanelSpec(
-            "table",
+        trending(
             "Trending searches",
             "Search keywords of the last 5 minutes against the trailing hour.",
-            Use("trending_topics", {"region": "region"}, fixed={"kind": "keyword", "min_mentions": 3}),
-            unit="short",
-            width=12,
-            height=9,
+            kind="keyword",
+            min_mentions=3,
         ),
         PanelSpec(
             "timeseries",
@@ -188,9 +202,7 @@ ADVERTISING = Row(
             unit="currencyUSD",
             width=8,
             height=6,
-            field_overrides=[
-                {"matcher": {"id": "byName", "options": "roas"}, "properties": [{"id": "unit", "value": "none"}]}
-            ],
+            field_overrides=[unit_override("roas", "none")],
         ),
         PanelSpec(
             "table",
@@ -204,46 +216,21 @@ ADVERTISING = Row(
             unit="short",
             width=16,
             height=6,
-            field_overrides=[
-                {
-                    "matcher": {"id": "byRegexp", "options": "^(ctr|cvr)$"},
-                    "properties": [{"id": "unit", "value": "percentunit"}],
-                }
-            ],
+            field_overrides=[unit_override("^(ctr|cvr)$", "percentunit", regex=True)],
         ),
         PanelSpec(
             "bargauge",
             "Budget pacing",
-            "Spend today against a linear plan of the daily budget (1 = on plan; red above 1.2).",
+            f"Spend today against a linear plan of the daily budget (1 = on plan; red above {BUDGET_PACING_MAX}).",
             Use("budget_pacing", select="campaign_id, pacing"),
             unit="percentunit",
-            thresholds=(("blue", None), ("green", 0.8), ("orange", 1.1), ("red", 1.2)),
+            thresholds=(("blue", None), ("green", 0.8), ("orange", 1.1), ("red", BUDGET_PACING_MAX)),
             width=8,
             height=8,
             links=[("Campaign KPIs (Explore)", "/explore")],
         ),
-        PanelSpec(
-            "barchart",
-            "Ad funnel (last hour)",
-            "Users of the last hour reaching impression -> click -> conversion within an hour "
-            "(raw events: one hour whatever the range).",
-            Use("funnel", _filters("country", "device_type"), fixed={"journey": "ads"}, select="name, users"),
-            time_from="1h",
-            unit="short",
-            width=8,
-            height=8,
-        ),
-        PanelSpec(
-            "barchart",
-            "Engagement funnel (last hour)",
-            "Users of the last hour reaching view -> like -> share within an hour "
-            "(raw events: one hour whatever the range).",
-            Use("funnel", _filters("country", "device_type"), fixed={"journey": "engagement"}, select="name, users"),
-            time_from="1h",
-            unit="short",
-            width=8,
-            height=8,
-        ),
+        funnel("Ad", journey="ads", steps="impression -> click -> conversion"),
+        funnel("Engagement", journey="engagement", steps="view -> like -> share"),
     ],
 )
 
@@ -296,28 +283,13 @@ def variables() -> list[g.Template]:
 
 
 def dashboard() -> g.Dashboard:
-    return g.Dashboard(
-        title=TITLE,
+    return pulse_dashboard(
         uid=UID,
+        title=TITLE,
         description="Engagement, trending topics and advertising for the social network, from ClickHouse rollups.",
-        tags=["pulse", "business"],
-        timezone="utc",
-        schemaVersion=SCHEMA_VERSION,
+        tags=("pulse", "business"),
         refresh="5s",
-        time=g.Time("now-1h", "now"),
-        templating=g.Templating(variables()),
-        panels=build_panels([ENGAGEMENT, TRENDING, ADVERTISING, LIVE_REDIS]),
-        links=[
-            g.DashboardLink(
-                title="Pipeline health",
-                type="link",
-                uri=DETAIL,
-                keepTime=True,
-                includeVars=False,
-                icon="dashboard",
-                tags=[],
-                targetBlank=False,
-                tooltip="ingest, lag, freshness",
-            )
-        ],
+        rows=(ENGAGEMENT, TRENDING, ADVERTISING, LIVE_REDIS),
+        links=(Link(title="Pipeline health", uid=PIPELINE_HEALTH_UID, tooltip="ingest, lag, freshness"),),
+        variables=variables(),
     )

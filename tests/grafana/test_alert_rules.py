@@ -10,10 +10,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from pulse.generator.traffic import TrafficConfig, TrafficGenerator
-from pulse.grafana import alerting
 from pulse.grafana.emulation.demo import load_traffic
 from pulse.grafana.emulation.macros import QueryContext, TimeRange, expand_macros
 from tests.support.grafana_expressions import evaluate_rule
+from tests.support.provisioning import provisioned_rule
 
 WINDOW = timedelta(minutes=15)
 # Twelve days back, so no other test's traffic falls into the current window or its baseline.
@@ -23,7 +23,7 @@ INTERACTIONS = "('view', 'like', 'comment', 'share', 'save', 'follow', 'profile_
 
 def rule(uid: str) -> dict[str, Any]:
     """The rule read from the committed file the way Grafana reads it."""
-    return alerting.provisioned_rule(uid)
+    return provisioned_rule(uid)
 
 
 def firing(client: Client, uid: str) -> bool:

@@ -11,13 +11,13 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from pulse.generator.truth import TruthReport
-from pulse.grafana import alerting
 from pulse.grafana.dashboards import DASHBOARDS, unified
 from pulse.grafana.emulation.demo import live_traffic
 from pulse.grafana.emulation.macros import QueryContext, TimeRange, expand_macros
 from pulse.grafana.emulation.render import PanelQuery, expand, resolve_variables
 from pulse.grafana.generate import dashboard_json
 from tests.support.grafana_expressions import evaluate_rule
+from tests.support.provisioning import provisioned_rule
 
 NUMERIC = ("Int", "UInt", "Float", "Decimal", "Nullable(Int", "Nullable(UInt", "Nullable(Float")
 
@@ -166,7 +166,7 @@ def test_budget_overspend_rule_fires_where_pacing_exceeds_its_threshold(
 ) -> None:
     """The provisioned rule's chain: one series per campaign, firing exactly where pacing > 1.2."""
     truth, window = loaded
-    rule = alerting.provisioned_rule("pulse-budget-overspend")
+    rule = provisioned_rule("pulse-budget-overspend")
     states = evaluate_rule(rule, client, window.to_ms)
     step = rule["data"][0]
     span = TimeRange(window.to_ms - step["relativeTimeRange"]["from"] * 1000, window.to_ms)
@@ -179,5 +179,5 @@ def test_budget_overspend_rule_fires_where_pacing_exceeds_its_threshold(
     for labels, fires in states.items():
         value = pacing[dict(labels)["campaign_id"]]
         assert fires == (value is not None and value > 1.2)
-    fresh = evaluate_rule(alerting.provisioned_rule("pulse-freshness"), client, window.to_ms)
+    fresh = evaluate_rule(provisioned_rule("pulse-freshness"), client, window.to_ms)
     assert len(fresh) == 1

@@ -3,24 +3,46 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-from pulse.grafana import access, alerting, datasources
+from pulse.grafana import access, alerting, alerts, datasources, discover
 from pulse.grafana.dashboards import DASHBOARDS
 from pulse.grafana.emulation.macros import MacroError, QueryContext, TimeRange, calculate_interval, expand_macros
 from pulse.grafana.emulation.render import panels
 from pulse.grafana.emulation.variables import ALL, VariableState, interpolate
 from pulse.grafana.envexpand import expand
-from pulse.grafana.generate import REPO, check, dashboard_json
+from pulse.grafana.generate import check, dashboard_json, permissions
+from tests.support.provisioning import PROVISIONING, REPO, provisioned, provisioned_rule
 
+CONFIG = discover.module("config")
 METRICS = set(re.findall(r'"(pulse_[a-z_]+)"', "".join(p.read_text() for p in (REPO / "ingest/pulse").rglob("*.py"))))
 
 
 def test_committed_output_is_fresh() -> None:
-    assert check() == [], "run `pulse grafana generate` and commit the result"
+    assert check(REPO) == [], "run `pulse grafana generate` and commit the result"
+
+
+def test_the_chart_packages_the_provisioning_files_themselves() -> None:
+    files = REPO / "helm/pulse/files"
+    assert files.is_symlink() and files.resolve() == PROVISIONING.resolve(), (
+        "one copy: helm/pulse/files -> provisioning"
+    )
+
+
+def github_anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_rule_links_to_a_runbook_heading() -> None:
+    headings = re.findall(r"^#+ (.+)$", (REPO / "docs/runbooks.md").read_text(), flags=re.MULTILINE)
+    anchors = {f"{CONFIG.RUNBOOKS}#{github_anchor(h)}" for h in headings}
+    for rule in alerts.all_rules():
+        url = rule.to_file(CONFIG.RUNBOOKS)["annotations"]["runbook_url"]
+        assert url == alerting.runbook_url(CONFIG.RUNBOOKS, rule.title)
+        assert url in anchors, f"{rule.title}: no heading '{rule.title}' in docs/runbooks.md"
 
 
 def test_dashboards_are_structurally_valid() -> None:
@@ -53,8 +75,7 @@ def test_dashboards_are_structurally_valid() -> None:
 
 
 def test_alerting_files_are_in_grafanas_format() -> None:
-    rules = yaml.safe_load((REPO / "provisioning/alerting/rules.yaml").read_text())
-    runbooks = (REPO / "docs/runbooks.md").read_text()
+    rules = yaml.safe_load((PROVISIONING / "alerting/rules.yaml").read_text())
     assert rules["apiVersion"] == 1
     for group in rules["groups"]:
         assert {"orgId", "name", "folder", "interval", "rules"} <= set(group)
@@ -64,16 +85,14 @@ def test_alerting_files_are_in_grafanas_format() -> None:
             assert rule["noDataState"] in ("NoData", "Alerting", "OK", "KeepLast")
             assert rule["execErrState"] in ("Error", "Alerting", "OK", "KeepLast")
             assert rule["labels"]["severity"] in ("critical", "warning", "info") and rule["labels"]["team"]
-            anchor = rule["annotations"]["runbook_url"].split("#")[1]
-            assert f'<a id="{anchor}"></a>' in runbooks
             for step in rule["data"]:
                 assert step["datasourceUid"] in (*datasources.ALL, "__expr__")
-    notes = yaml.safe_load((REPO / "provisioning/alerting/notifications.yaml").read_text())
+    notes = yaml.safe_load((PROVISIONING / "alerting/notifications.yaml").read_text())
     receivers = {c["name"] for c in notes["contactPoints"]}
     mutes = {m["name"] for m in notes["muteTimes"]}
     for route in notes["policies"][0]["routes"]:
         assert route["receiver"] in receivers and set(route.get("mute_time_intervals", [])) <= mutes
-    text = Path(REPO / "provisioning/alerting/notifications.yaml").read_text()
+    text = (PROVISIONING / "alerting/notifications.yaml").read_text()
     assert "hooks.slack.com" not in text and "$PULSE_ALERT_" in text, "endpoints come from the environment"
 
 
@@ -86,11 +105,11 @@ def test_datasources_keep_secrets_out_of_files() -> None:
 
 
 def test_role_mapping_is_strict_and_maps_groups() -> None:
-    ini = access.grafana_ini()["auth.generic_oauth"]
+    ini = access.grafana_ini(CONFIG.GROUP_ROLES)["auth.generic_oauth"]
     assert ini["role_attribute_strict"] is True
     path = ini["role_attribute_path"]
     assert "'pulse-managers') && 'Editor'" in path and "'pulse-analysts') && 'Viewer'" in path
-    actions = access.apply_permissions("http://grafana.invalid", "token", access.desired_state(), dry_run=True)
+    actions = access.apply_permissions("http://grafana.invalid", "token", permissions(), dry_run=True)
     assert "POST /api/folders/pulse-ads/permissions" in actions
 
 
@@ -131,22 +150,21 @@ def test_helm_values_use_the_same_role_mapping() -> None:
     """The chart's grafana.ini (helm/pulse/values.yaml) maps IdP groups exactly as access.py does."""
     values = yaml.safe_load((REPO / "helm/pulse/values.yaml").read_text())
     oauth = values["grafana"]["grafana.ini"]["auth.generic_oauth"]
-    assert " ".join(oauth["role_attribute_path"].split()) == access.role_attribute_path()
+    assert " ".join(oauth["role_attribute_path"].split()) == access.role_attribute_path(CONFIG.GROUP_ROLES)
     assert oauth["role_attribute_strict"] is True and oauth["allow_assign_grafana_admin"] is False
 
 
 def test_provisioning_env_expansion_keeps_queries_and_fills_endpoints() -> None:
     """Grafana runs os.ExpandEnv over these files: rules must come back intact, endpoints from the env."""
-    for rule in alerting.all_rules():
-        assert alerting.provisioned_rule(rule.uid) == rule.to_file()
-    anomaly = next(r for r in alerting.all_rules() if r.uid == "pulse-anomaly-ctr").to_file()
+    for rule in alerts.all_rules():
+        assert provisioned_rule(rule.uid) == rule.to_file(CONFIG.RUNBOOKS)
+    anomaly = alerts.rule("pulse-anomaly-ctr").to_file(CONFIG.RUNBOOKS)
     assert "$__fromTime_ms" in anomaly["data"][0]["model"]["rawSql"]
     unescaped = expand(anomaly, {})  # what Grafana would run had the file not doubled its $
     assert "$__fromTime_ms" not in unescaped["data"][0]["model"]["rawSql"]
     assert expand("a $$b ${X} $Y $__env{Z} $", {"X": "1", "Y": "2", "Z": "3"}) == "a $b 1 2 3 $"
-    notes = expand(
-        yaml.safe_load((REPO / "provisioning/alerting/notifications.yaml").read_text()),
-        {"PULSE_ALERT_SLACK_PLATFORM_WEBHOOK": "https://hooks.example/x"},
+    notes = provisioned(
+        "alerting/notifications.yaml", {"PULSE_ALERT_SLACK_PLATFORM_WEBHOOK": "https://hooks.example/x"}
     )
     urls = [r["settings"].get("url") for c in notes["contactPoints"] for r in c["receivers"]]
     assert "https://hooks.example/x" in urls

@@ -2,29 +2,66 @@
 
 Grafana OSS maps IdP groups to the basic roles (``role_attribute_path``, strict) but cannot
 provision teams or folder permissions from files (Enterprise only): ``permissions.yaml`` is the
-desired state and ``pulse grafana apply-permissions`` applies it through the HTTP API.
+desired state and ``pulse grafana apply-permissions`` applies it through the HTTP API. The groups,
+teams and folders are data in ``grafana/config.py``; this module has their types and file shapes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import httpx
 
 from pulse.errors import PulseError
 
-#: IdP group -> Grafana basic role. Admin: platform owners; Manager: edits dashboards; Analyst: views.
-GROUP_ROLES = (("pulse-admins", "Admin"), ("pulse-managers", "Editor"), ("pulse-analysts", "Viewer"))
+#: IdP group -> Grafana basic role, first match wins (the groups and roles themselves: ``grafana/config.py``).
+GroupRoles = Sequence[tuple[str, str]]
+Permission = Literal["View", "Edit", "Admin"]
+_LEVEL = {"View": 1, "Edit": 2, "Admin": 4}
 
 
-def role_attribute_path() -> str:
+@dataclass(frozen=True)
+class Grant:
+    """A permission on a folder, for a team (named after its IdP group) or a basic role."""
+
+    permission: Permission
+    team: str | None = None
+    role: str | None = None
+
+    def to_file(self) -> dict[str, str]:
+        who = {"team": self.team} if self.team is not None else {"role": str(self.role)}
+        return {**who, "permission": self.permission}
+
+
+def team(name: str, permission: Permission) -> Grant:
+    return Grant(permission, team=name)
+
+
+def role(name: str, permission: Permission) -> Grant:
+    return Grant(permission, role=name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Folder:
+    uid: str
+    title: str
+    grants: Sequence[Grant]
+
+    def to_file(self) -> dict[str, Any]:
+        return {"uid": self.uid, "title": self.title, "permissions": [g.to_file() for g in self.grants]}
+
+
+def role_attribute_path(group_roles: GroupRoles) -> str:
     """JMESPath over the ID token / userinfo: the first matching group wins; no group -> no login (strict)."""
-    clauses = [f"contains(groups[*], '{group}') && '{role}'" for group, role in GROUP_ROLES]
+    clauses = [f"contains(groups[*], '{group}') && '{role}'" for group, role in group_roles]
     return " || ".join(clauses)
 
 
-def grafana_ini() -> dict[str, dict[str, Any]]:
+def grafana_ini(group_roles: GroupRoles) -> dict[str, dict[str, Any]]:
     """The ``grafana.ini`` sections (also the Helm chart's ``grafana.grafana.ini``); secrets via env."""
+    mapping = role_attribute_path(group_roles)
     return {
         "server": {"root_url": "${PULSE_GRAFANA_ROOT_URL}"},
         "auth": {"disable_login_form": True, "oauth_auto_login": True, "oauth_allow_insecure_email_lookup": False},
@@ -45,7 +82,7 @@ def grafana_ini() -> dict[str, dict[str, Any]]:
             "use_pkce": True,
             "use_refresh_token": True,
             "groups_attribute_path": "groups",
-            "role_attribute_path": role_attribute_path(),
+            "role_attribute_path": mapping,
             "role_attribute_strict": True,
             "allow_assign_grafana_admin": False,
             "skip_org_role_sync": False,
@@ -56,46 +93,20 @@ def grafana_ini() -> dict[str, dict[str, Any]]:
             "username_claim": "sub",
             "email_claim": "email",
             "jwk_set_url": "${PULSE_OIDC_ISSUER}/jwks",
-            "role_attribute_path": role_attribute_path(),
+            "role_attribute_path": mapping,
             "role_attribute_strict": True,
             "auto_sign_up": True,
         },
     }
 
 
-#: Folders per department and who may do what (teams are named after the IdP groups).
-FOLDERS: tuple[dict[str, Any], ...] = (
-    {
-        "uid": "pulse",
-        "title": "Pulse",
-        "permissions": [{"role": "Viewer", "permission": "View"}, {"role": "Editor", "permission": "Edit"}],
-    },
-    {
-        "uid": "pulse-platform",
-        "title": "Pulse Platform",
-        "permissions": [{"team": "platform", "permission": "Admin"}, {"role": "Editor", "permission": "View"}],
-    },
-    {
-        "uid": "pulse-ads",
-        "title": "Pulse Advertising (revenue: restricted)",
-        "permissions": [{"team": "ads", "permission": "Edit"}, {"team": "finance", "permission": "View"}],
-    },
-    {
-        "uid": "pulse-growth",
-        "title": "Pulse Growth",
-        "permissions": [{"team": "growth", "permission": "Edit"}, {"role": "Viewer", "permission": "View"}],
-    },
-)
-TEAMS = ("platform", "ads", "growth", "finance")
-_LEVEL = {"View": 1, "Edit": 2, "Admin": 4}
-
-
-def desired_state() -> dict[str, Any]:
+def desired_state(*, group_roles: GroupRoles, teams: Sequence[str], folders: Sequence[Folder]) -> dict[str, Any]:
+    """``permissions.yaml``: what ``apply_permissions`` converges a Grafana to."""
     return {
         "apiVersion": 1,
-        "groupRoles": [{"group": g, "role": r} for g, r in GROUP_ROLES],
-        "teams": list(TEAMS),
-        "folders": list(FOLDERS),
+        "groupRoles": [{"group": g, "role": r} for g, r in group_roles],
+        "teams": list(teams),
+        "folders": [f.to_file() for f in folders],
     }
 
 

@@ -1,105 +1,93 @@
-"""Unified alerting as files (Grafana's file-provisioning format; grafanalib cannot write it).
+"""Typed builders for alert rules and notification routing, and their files (Grafana's provisioning format).
 
+grafanalib cannot write unified alerting's file format, so this module does. The rules and the routing
+themselves are data in the content package (``grafana/alerts/<subject>.py``, ``grafana/routing.py``),
+written with keyword arguments; this module only knows their types and the file format.
 Rules query the named query layer through the same translation as panels (``$__fromTime_ms`` /
-``$__toTime_ms`` from the rule's relative time range) and end in server-side expressions. Rules
-are multi-dimensional where the query returns label columns (one alert per campaign). Contact
-points take every endpoint from environment variables; policies route by team, then severity.
+``$__toTime_ms`` from the rule's relative time range) or PromQL, and end in server-side
+expressions. A rule's runbook link is derived from its title (:func:`runbook_url`), never typed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, Literal
 
 from pulse.grafana.datasources import CLICKHOUSE, EXPRESSION_UID, PROMETHEUS
-from pulse.grafana.envexpand import expand
 from pulse.grafana.named import Use, to_grafana_sql
 
-FOLDER = "Pulse"
-RUNBOOKS = "https://github.com/pulse/pulse/blob/main/docs/runbooks.md"
+Severity = Literal["critical", "warning", "info"]
+NoData = Literal["NoData", "Alerting", "OK", "KeepLast"]
+#: Write ``{value}`` in a rule's description for the value its threshold tests (``$values.A`` or ``.B``).
+VALUE = "{value}"
+_ORG = 1
+
+
+def runbook_url(base: str, title: str) -> str:
+    """The runbook section of an alert: GitHub's anchor of a heading named like the alert."""
+    anchor = re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+    return f"{base}#{anchor}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromQL:
+    """A Prometheus query; its series are reduced to one value each before the threshold."""
+
+    expr: str
+    reduce: str = "last"
 
 
 @dataclass(frozen=True)
+class Threshold:
+    kind: Literal["gt", "lt", "within_range", "outside_range"]
+    params: tuple[float, ...]
+
+
+def above(limit: float) -> Threshold:
+    return Threshold("gt", (limit,))
+
+
+def below(limit: float) -> Threshold:
+    return Threshold("lt", (limit,))
+
+
+def outside(low: float, high: float) -> Threshold:
+    return Threshold("outside_range", (low, high))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Rule:
-    """One alert rule: a query (named ClickHouse query or PromQL), optional math, then a threshold."""
+    """One alert rule: a query (a named ClickHouse query or PromQL), then a threshold on its value."""
 
     uid: str
-    title: str
+    title: str  # CamelCase; also names its runbook section
     summary: str
     description: str
     team: str
-    severity: str
-    runbook: str
-    threshold: tuple[str, list[float]]  # (gt | lt | within_range | outside_range, params)
-    use: Use | None = None
-    promql: str | None = None
+    severity: Severity
+    query: Use | PromQL
+    threshold: Threshold
     window_s: int = 600
     pending: str = "1m"
-    reduce: str | None = None  # a reducer when the query returns time series (PromQL)
-    no_data: str = "NoData"
-    labels: dict[str, str] = field(default_factory=dict)
+    no_data: NoData = "NoData"
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def data(self) -> list[dict[str, Any]]:
-        query: dict[str, Any]
-        if self.use is not None:
-            query = {
-                "refId": "A",
-                "datasource": dict(CLICKHOUSE),
-                "editorType": "sql",
-                "format": 1,
-                "queryType": "table",
-                "rawSql": to_grafana_sql(self.use),
-                "pulseQuery": self.use.name,
-                "intervalMs": 1000,
-                "maxDataPoints": 43200,
-            }
-            uid = CLICKHOUSE["uid"]
-        else:
-            query = {
-                "refId": "A",
-                "datasource": dict(PROMETHEUS),
-                "expr": self.promql,
-                "instant": True,
-                "range": False,
-                "intervalMs": 1000,
-                "maxDataPoints": 43200,
-            }
-            uid = PROMETHEUS["uid"]
-        steps: list[dict[str, Any]] = [
-            {"refId": "A", "relativeTimeRange": {"from": self.window_s, "to": 0}, "datasourceUid": uid, "model": query}
-        ]
-        source = "A"
-        if self.reduce:
-            steps.append(
-                _expression(
-                    {
-                        "refId": "B",
-                        "type": "reduce",
-                        "expression": "A",
-                        "reducer": self.reduce,
-                        "settings": {"mode": "dropNN"},
-                    }
-                )
-            )
-            source = "B"
-        kind, params = self.threshold
-        steps.append(
-            _expression(
-                {
-                    "refId": "C",
-                    "type": "threshold",
-                    "expression": source,
-                    "conditions": [{"evaluator": {"type": kind, "params": params}}],
-                }
-            )
-        )
+        """Query ``A``, for PromQL a reduce ``B``, and the threshold ``C`` (the condition)."""
+        steps = [{"refId": "A", "relativeTimeRange": {"from": self.window_s, "to": 0}, **_query(self.query)}]
+        if isinstance(self.query, PromQL):
+            steps.append(_expression("B", type="reduce", expression="A", reducer=self.query.reduce, settings=_DROP_NN))
+        condition = {"evaluator": {"type": self.threshold.kind, "params": list(self.threshold.params)}}
+        steps.append(_expression("C", type="threshold", expression=self._tested, conditions=[condition]))
         return steps
 
-    def to_file(self) -> dict[str, Any]:
+    @property
+    def _tested(self) -> str:
+        return "B" if isinstance(self.query, PromQL) else "A"
+
+    def to_file(self, runbooks: str) -> dict[str, Any]:
         return {
             "uid": self.uid,
             "title": self.title,
@@ -111,270 +99,155 @@ class Rule:
             "labels": {"team": self.team, "severity": self.severity, **self.labels},
             "annotations": {
                 "summary": self.summary,
-                "description": self.description,
-                "runbook_url": f"{RUNBOOKS}#{self.runbook}",
+                "description": self.description.replace(VALUE, f"{{{{ $values.{self._tested}.Value }}}}"),
+                "runbook_url": runbook_url(runbooks, self.title),
             },
             "isPaused": False,
         }
 
 
-def _expression(model: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "refId": model["refId"],
-        "datasourceUid": EXPRESSION_UID,
-        "model": {**model, "datasource": {"type": "__expr__", "uid": EXPRESSION_UID}},
+_DROP_NN = {"mode": "dropNN"}
+_POINTS = {"intervalMs": 1000, "maxDataPoints": 43200}
+
+
+def _query(query: Use | PromQL) -> dict[str, Any]:
+    if isinstance(query, PromQL):
+        model = {"datasource": dict(PROMETHEUS), "expr": query.expr, "instant": True, "range": False}
+        return {"datasourceUid": PROMETHEUS["uid"], "model": {"refId": "A", **model, **_POINTS}}
+    model = {
+        "datasource": dict(CLICKHOUSE),
+        "editorType": "sql",
+        "format": 1,
+        "queryType": "table",
+        "rawSql": to_grafana_sql(query),
+        "pulseQuery": query.name,
     }
+    return {"datasourceUid": CLICKHOUSE["uid"], "model": {"refId": "A", **model, **_POINTS}}
 
 
-PIPELINE_RULES = (
-    Rule(
-        "pulse-freshness",
-        "PulseFreshnessHigh",
-        "Events take more than 5 s to become visible in ClickHouse",
-        "Freshness is {{ $values.A.Value }} s (objective: at most 5 s, N2).",
-        "platform",
-        "critical",
-        "pulsefreshnesshigh",
-        ("gt", [5]),
-        use=Use("ingest_freshness", select="seconds_since_last_event"),
-        window_s=300,
-        no_data="Alerting",
-    ),
-    Rule(
-        "pulse-reject-rate",
-        "PulseRejectRateHigh",
-        "More than 1% of incoming events are rejected",
-        "Reject ratio {{ $values.B.Value }} over 5 minutes.",
-        "platform",
-        "warning",
-        "pulserejectratehigh",
-        ("gt", [0.01]),
-        promql="sum(rate(pulse_collector_events_rejected_total[5m])) / clamp_min("
-        "sum(rate(pulse_collector_events_accepted_total[5m])) + sum(rate(pulse_collector_events_rejected_total[5m])),"
-        " 1e-9)",
-        reduce="last",
-        pending="5m",
-    ),
-    Rule(
-        "pulse-consumer-lag",
-        "PulseConsumerLagHigh",
-        "The loader is more than 100k messages behind",
-        "Lag of {{ $labels.topic }} is {{ $values.B.Value }} messages.",
-        "platform",
-        "critical",
-        "pulseconsumerlaghigh",
-        ("gt", [100000]),
-        promql="sum by (topic) (pulse_loader_lag_messages)",
-        reduce="last",
-        pending="5m",
-    ),
-)
-
-BUSINESS_RULES = (
-    Rule(
-        "pulse-budget-overspend",
-        "PulseAdBudgetOverspend",
-        "A campaign spends faster than its daily budget",
-        "Campaign {{ $labels.campaign_id }} is at {{ $values.A.Value }} of its planned spend.",
-        "ads",
-        "warning",
-        "pulseadbudgetoverspend",
-        ("gt", [1.2]),
-        use=Use("budget_pacing", select="campaign_id, pacing"),
-        window_s=600,
-        pending="10m",
-        no_data="OK",
-    ),
-    *(
-        Rule(
-            f"pulse-anomaly-{metric}",
-            f"PulseAnomaly{name}",
-            f"{name} deviates from the same hour's baseline",
-            f"{name} z-score is {{{{ $values.A.Value }}}} against the same 15 minutes of the last 7 days.",
-            team,
-            "warning",
-            "pulseanomalydetected",
-            ("outside_range", [-4, 4]),
-            use=Use("metric_anomaly", fixed={"metric": metric}, select="z"),
-            window_s=900,
-            pending="0s",
-            no_data="OK",
-            labels={"metric": metric},
-        )
-        for metric, name, team in (
-            ("engagement", "Engagement", "growth"),
-            ("ctr", "Ctr", "ads"),
-            ("conversions", "Conversions", "ads"),
-        )
-    ),
-)
-
-GROUPS = (("pulse-pipeline", "30s", PIPELINE_RULES), ("pulse-business", "1m", BUSINESS_RULES))
+def _expression(ref: str, **model: Any) -> dict[str, Any]:
+    datasource = {"type": "__expr__", "uid": EXPRESSION_UID}
+    return {"refId": ref, "datasourceUid": EXPRESSION_UID, "model": {"refId": ref, **model, "datasource": datasource}}
 
 
-def rules_file() -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class Group:
+    """A rule group: one file of ``grafana/alerts/``, evaluated together every ``interval``."""
+
+    name: str
+    interval: str
+    rules: Sequence[Rule]
+
+
+def rules_file(groups: Sequence[Group], *, folder: str, runbooks: str) -> dict[str, Any]:
     return {
         "apiVersion": 1,
         "groups": [
-            {"orgId": 1, "name": name, "folder": FOLDER, "interval": interval, "rules": [r.to_file() for r in rules]}
-            for name, interval, rules in GROUPS
+            {
+                "orgId": _ORG,
+                "name": group.name,
+                "folder": folder,
+                "interval": group.interval,
+                "rules": [rule.to_file(runbooks) for rule in group.rules],
+            }
+            for group in groups
         ],
     }
 
 
-TEMPLATE = """{{ define "pulse.title" }}[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} \
-({{ .CommonLabels.severity }}){{ end }}
-{{ define "pulse.message" }}{{ range .Alerts }}{{ .Annotations.summary }}
-{{ .Annotations.description }}
-Runbook: {{ .Annotations.runbook_url }}
-{{ end }}{{ end }}"""
+# Notifications: contact points, the policy tree, mute timings, the message template.
 
 
-def notifications_file() -> dict[str, Any]:
-    """Contact points, policies (team -> severity), mute timings and the message template."""
-    message = '{{ template "pulse.message" . }}'
-    title = '{{ template "pulse.title" . }}'
+@dataclass(frozen=True, kw_only=True)
+class ContactPoint:
+    """A named receiver with one integration (``type``); endpoints are ``$PULSE_ALERT_*`` references."""
+
+    name: str
+    uid: str
+    type: Literal["pagerduty", "slack", "email", "webhook"]
+    settings: Mapping[str, str]
+
+    def to_file(self) -> dict[str, Any]:
+        receiver = {"uid": self.uid, "type": self.type, "settings": dict(self.settings)}
+        return {"orgId": _ORG, "name": self.name, "receivers": [receiver]}
+
+
+Matcher = tuple[str, Literal["=", "!=", "=~", "!~"], str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """A branch of the policy tree: alerts matching every matcher go to ``receiver``."""
+
+    receiver: ContactPoint
+    matchers: Sequence[Matcher]
+    keep_matching: bool = False  # Grafana's ``continue``: later siblings may match too
+    muted: Sequence[MuteTiming] = ()
+
+    def to_file(self) -> dict[str, Any]:
+        route: dict[str, Any] = {"receiver": self.receiver.name, "object_matchers": [list(m) for m in self.matchers]}
+        if self.keep_matching:
+            route["continue"] = True
+        if self.muted:
+            route["mute_time_intervals"] = [m.name for m in self.muted]
+        return route
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interval:
+    """When a mute timing applies (UTC): weekdays and/or ``(start, end)`` times of day."""
+
+    weekdays: Sequence[str] = ()
+    times: Sequence[tuple[str, str]] = ()
+
+    def to_file(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.weekdays:
+            out["weekdays"] = list(self.weekdays)
+        if self.times:
+            out["times"] = [{"start_time": start, "end_time": end} for start, end in self.times]
+        return {**out, "location": "UTC"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MuteTiming:
+    name: str
+    intervals: Sequence[Interval]
+
+    def to_file(self) -> dict[str, Any]:
+        return {"orgId": _ORG, "name": self.name, "time_intervals": [i.to_file() for i in self.intervals]}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Routing:
+    """Everything after a rule fires: the template, receivers, the policy tree and its mute timings."""
+
+    template: str  # defines ``pulse.title`` and ``pulse.message``
+    contact_points: Sequence[ContactPoint]
+    default: ContactPoint
+    group_by: Sequence[str]
+    group_wait: str
+    group_interval: str
+    repeat_interval: str
+    routes: Sequence[Route]
+    mute_timings: Sequence[MuteTiming]
+
+
+def notifications_file(routing: Routing) -> dict[str, Any]:
+    """Contact points, the policy tree, mute timings and the message template."""
+    policy = {
+        "orgId": _ORG,
+        "receiver": routing.default.name,
+        "group_by": list(routing.group_by),
+        "group_wait": routing.group_wait,
+        "group_interval": routing.group_interval,
+        "repeat_interval": routing.repeat_interval,
+        "routes": [r.to_file() for r in routing.routes],
+    }
     return {
         "apiVersion": 1,
-        "templates": [{"orgId": 1, "name": "pulse", "template": TEMPLATE}],
-        "contactPoints": [
-            {
-                "orgId": 1,
-                "name": "platform-pagerduty",
-                "receivers": [
-                    {
-                        "uid": "pulse-pagerduty",
-                        "type": "pagerduty",
-                        "settings": {
-                            "integrationKey": "$PULSE_ALERT_PAGERDUTY_KEY",
-                            "severity": "critical",
-                            "summary": title,
-                        },
-                    }
-                ],
-            },
-            {
-                "orgId": 1,
-                "name": "platform-slack",
-                "receivers": [
-                    {
-                        "uid": "pulse-slack-platform",
-                        "type": "slack",
-                        "settings": {"url": "$PULSE_ALERT_SLACK_PLATFORM_WEBHOOK", "title": title, "text": message},
-                    }
-                ],
-            },
-            {
-                "orgId": 1,
-                "name": "business-slack",
-                "receivers": [
-                    {
-                        "uid": "pulse-slack-business",
-                        "type": "slack",
-                        "settings": {"url": "$PULSE_ALERT_SLACK_BUSINESS_WEBHOOK", "title": title, "text": message},
-                    }
-                ],
-            },
-            {
-                "orgId": 1,
-                "name": "ads-email",
-                "receivers": [
-                    {
-                        "uid": "pulse-email-ads",
-                        "type": "email",
-                        "settings": {"addresses": "$PULSE_ALERT_ADS_EMAILS", "subject": title, "message": message},
-                    }
-                ],
-            },
-            {
-                "orgId": 1,
-                "name": "audit-webhook",
-                "receivers": [
-                    {
-                        "uid": "pulse-webhook",
-                        "type": "webhook",
-                        "settings": {"url": "$PULSE_ALERT_WEBHOOK_URL", "httpMethod": "POST"},
-                    }
-                ],
-            },
-        ],
-        "policies": [
-            {
-                "orgId": 1,
-                "receiver": "platform-slack",
-                "group_by": ["grafana_folder", "alertname"],
-                "group_wait": "30s",
-                "group_interval": "5m",
-                "repeat_interval": "4h",
-                "routes": [
-                    {
-                        "receiver": "audit-webhook",
-                        "object_matchers": [["severity", "=~", "critical|warning"]],
-                        "continue": True,
-                    },
-                    {
-                        "receiver": "platform-pagerduty",
-                        "object_matchers": [["team", "=", "platform"], ["severity", "=", "critical"]],
-                    },
-                    {
-                        "receiver": "platform-slack",
-                        "object_matchers": [["team", "=", "platform"]],
-                        "mute_time_intervals": ["maintenance-window"],
-                    },
-                    {
-                        "receiver": "ads-email",
-                        "object_matchers": [["team", "=", "ads"]],
-                        "continue": True,
-                        "mute_time_intervals": ["nights-and-weekends"],
-                    },
-                    {
-                        "receiver": "business-slack",
-                        "object_matchers": [["team", "=~", "ads|growth"]],
-                        "mute_time_intervals": ["nights-and-weekends"],
-                    },
-                ],
-            }
-        ],
-        "muteTimes": [
-            {
-                "orgId": 1,
-                "name": "nights-and-weekends",
-                "time_intervals": [
-                    {
-                        "times": [
-                            {"start_time": "20:00", "end_time": "24:00"},
-                            {"start_time": "00:00", "end_time": "07:00"},
-                        ],
-                        "location": "UTC",
-                    },
-                    {"weekdays": ["saturday", "sunday"], "location": "UTC"},
-                ],
-            },
-            {
-                "orgId": 1,
-                "name": "maintenance-window",
-                "time_intervals": [
-                    {
-                        "weekdays": ["tuesday"],
-                        "times": [{"start_time": "03:00", "end_time": "04:00"}],
-                        "location": "UTC",
-                    }
-                ],
-            },
-        ],
+        "templates": [{"orgId": _ORG, "name": "pulse", "template": routing.template}],
+        "contactPoints": [c.to_file() for c in routing.contact_points],
+        "policies": [policy],
+        "muteTimes": [m.to_file() for m in routing.mute_timings],
     }
-
-
-def all_rules() -> tuple[Rule, ...]:
-    return tuple(rule for _, _, rules in GROUPS for rule in rules)
-
-
-def provisioned_rule(uid: str, root: Path | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A rule as Grafana loads it from the committed ``provisioning/alerting/rules.yaml`` (env-expanded)."""
-    folder = root or Path(__file__).resolve().parents[3]
-    document = expand(yaml.safe_load((folder / "provisioning/alerting/rules.yaml").read_text()), env or {})
-    for group in document["groups"]:
-        for rule in group["rules"]:
-            if rule["uid"] == uid:
-                return dict(rule)
-    raise KeyError(uid)

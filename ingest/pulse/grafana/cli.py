@@ -27,17 +27,22 @@ app = typer.Typer(help="Grafana as code: dashboards, provisioning, permissions, 
 console = Console()
 
 
+Root = Annotated[
+    Path, typer.Option(help="the checkout whose provisioning/ is written or checked (the Helm chart links to it)")
+]
+
+
 @app.command("generate")
-def generate_command() -> None:
-    """Write dashboards JSON and provisioning YAML into provisioning/ and helm/pulse/files/."""
-    for path in gen.write():
+def generate_command(root: Root = Path()) -> None:
+    """Write dashboards JSON and provisioning YAML into ROOT/provisioning/."""
+    for path in gen.write(root):
         console.print(path)
 
 
 @app.command("check")
-def check_command() -> None:
+def check_command(root: Root = Path()) -> None:
     """Fail when committed generated files differ from what `generate` writes."""
-    stale = gen.check()
+    stale = gen.check(root)
     if stale:
         raise PulseError("stale generated files (run `pulse grafana generate`): " + ", ".join(stale))
     console.print("[green]generated files are up to date[/]")
@@ -48,9 +53,12 @@ def apply_permissions_command(
     url: Annotated[str, typer.Option(envvar="PULSE_GRAFANA_URL", help="Grafana base URL")],
     token: Annotated[str, typer.Option(envvar="PULSE_GRAFANA_TOKEN", help="service-account token")] = "",
     dry_run: Annotated[bool, typer.Option(help="print the API calls only")] = False,
+    state_file: Annotated[
+        Path | None, typer.Option("--file", help="a permissions.yaml to apply instead of grafana/config.py's")
+    ] = None,
 ) -> None:
-    """Apply provisioning/access/permissions.yaml (teams, folders, folder permissions) via the HTTP API."""
-    state = yaml.safe_load((gen.REPO / "provisioning/access/permissions.yaml").read_text())
+    """Apply the teams, folders and folder permissions of grafana/config.py via Grafana's HTTP API."""
+    state = yaml.safe_load(state_file.read_text()) if state_file else gen.permissions()
     for action in access.apply_permissions(url, token, state, dry_run=dry_run):
         console.print(action)
 

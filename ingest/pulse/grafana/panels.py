@@ -246,3 +246,74 @@ def query_variable(name: str, label: str, sql: str) -> g.Template:
         sort=1,
         default="$__all",
     )
+
+
+def unit_override(field: str, unit: str, *, regex: bool = False) -> dict[str, Any]:
+    """A field override: columns named ``field`` (or matching it, ``regex``) shown in ``unit``."""
+    matcher = {"id": "byRegexp" if regex else "byName", "options": field}
+    return {"matcher": matcher, "properties": [{"id": "unit", "value": unit}]}
+
+
+def hidden(field: str) -> dict[str, Any]:
+    """A field override: the column ``field`` is not shown (a query returns it for another panel's sake)."""
+    return {"matcher": {"id": "byName", "options": field}, "properties": [{"id": "custom.hidden", "value": True}]}
+
+
+def rate(metric: str, legend: str, *, by: str | None = None) -> tuple[str, str]:
+    """A Prometheus counter's per-second rate over Grafana's rate interval, summed (per ``by``): (expr, legend)."""
+    grouping = f" by ({by}) " if by else ""
+    return f"sum{grouping}(rate({metric}[$__rate_interval]))", legend
+
+
+@dataclass(frozen=True, kw_only=True)
+class Link:
+    """A link to another dashboard in the header, keeping the time range."""
+
+    title: str
+    uid: str
+    tooltip: str
+
+    def to_grafana(self) -> g.DashboardLink:
+        return g.DashboardLink(
+            title=self.title,
+            type="link",
+            uri=dashboard_url(self.uid),
+            keepTime=True,
+            includeVars=False,
+            icon="dashboard",
+            tags=[],
+            targetBlank=False,
+            tooltip=self.tooltip,
+        )
+
+
+def dashboard_url(uid: str) -> str:
+    """The path of a dashboard, with the viewer's current time range."""
+    return f"/d/{uid}/{uid}?${{__url_time_range}}"
+
+
+def dashboard(
+    *,
+    uid: str,
+    title: str,
+    description: str,
+    tags: Sequence[str],
+    refresh: str,
+    rows: Sequence[Row],
+    links: Sequence[Link],
+    variables: Sequence[g.Template] = (),
+) -> g.Dashboard:
+    """A Pulse dashboard: UTC, the last hour, the current schema version, rows laid out by :func:`build_panels`."""
+    return g.Dashboard(
+        title=title,
+        uid=uid,
+        description=description,
+        tags=list(tags),
+        timezone="utc",
+        schemaVersion=SCHEMA_VERSION,
+        refresh=refresh,
+        time=g.Time("now-1h", "now"),
+        templating=g.Templating(list(variables)),
+        panels=build_panels(rows),
+        links=[link.to_grafana() for link in links],
+    )

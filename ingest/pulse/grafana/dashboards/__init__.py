@@ -6,22 +6,11 @@ discovery, so adding a file adds a dashboard to the generator, the CLI and the t
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from types import ModuleType
 
-from pulse.content import GRAFANA
+from pulse.grafana.discover import modules
 
-_PACKAGE = f"{GRAFANA}.dashboards"
-
-
-def _discover() -> dict[str, ModuleType]:
-    package = importlib.import_module(_PACKAGE)
-    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if not info.name.startswith("_"))
-    return {name: importlib.import_module(f"{_PACKAGE}.{name}") for name in names}
-
-
-BY_NAME = _discover()
+BY_NAME = modules("dashboards")
 unified = BY_NAME["unified"]
 
 #: The unified dashboard first: it is the one staff open.

@@ -1,0 +1,51 @@
+"""The pipeline keeps up: events visible within seconds, few rejected, the loader not behind."""
+
+from __future__ import annotations
+
+from pulse.grafana.alerting import Group, PromQL, Rule, above
+from pulse.grafana.named import Use
+
+from ..config import FRESHNESS_MAX_S, LOADER_LAG_MAX, PLATFORM, REJECT_RATIO_MAX
+
+FRESHNESS = Rule(
+    uid="pulse-freshness",
+    title="PulseFreshnessHigh",
+    summary=f"Events take more than {FRESHNESS_MAX_S} s to become visible in ClickHouse",
+    description=f"Freshness is {{value}} s (objective: at most {FRESHNESS_MAX_S} s, N2).",
+    team=PLATFORM,
+    severity="critical",
+    query=Use("ingest_freshness", select="seconds_since_last_event"),
+    threshold=above(FRESHNESS_MAX_S),
+    window_s=300,
+    no_data="Alerting",  # no stored events at all is the worst freshness
+)
+
+REJECT_RATE = Rule(
+    uid="pulse-reject-rate",
+    title="PulseRejectRateHigh",
+    summary=f"More than {REJECT_RATIO_MAX:.0%} of incoming events are rejected",
+    description="Reject ratio {value} over 5 minutes.",
+    team=PLATFORM,
+    severity="warning",
+    query=PromQL(
+        expr="sum(rate(pulse_collector_events_rejected_total[5m])) / clamp_min("
+        "sum(rate(pulse_collector_events_accepted_total[5m])) + sum(rate(pulse_collector_events_rejected_total[5m])),"
+        " 1e-9)"
+    ),
+    threshold=above(REJECT_RATIO_MAX),
+    pending="5m",
+)
+
+CONSUMER_LAG = Rule(
+    uid="pulse-consumer-lag",
+    title="PulseConsumerLagHigh",
+    summary=f"The loader is more than {LOADER_LAG_MAX // 1000}k messages behind",
+    description="Lag of {{ $labels.topic }} is {value} messages.",
+    team=PLATFORM,
+    severity="critical",
+    query=PromQL(expr="sum by (topic) (pulse_loader_lag_messages)"),
+    threshold=above(LOADER_LAG_MAX),
+    pending="5m",
+)
+
+GROUP = Group(name="pulse-pipeline", interval="30s", rules=(FRESHNESS, REJECT_RATE, CONSUMER_LAG))

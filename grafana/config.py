@@ -1,0 +1,50 @@
+"""Every tunable of Pulse's Grafana content, in one place: dashboards, rules and routing import from here.
+
+Names, UIDs and folders; the data sources' pinned UIDs (defined beside their provisioning file in
+``pulse.grafana.datasources``, referenced from here); the alert thresholds that dashboards colour by
+too; teams, IdP groups and folder permissions; where the runbooks live.
+"""
+
+from __future__ import annotations
+
+from pulse.grafana.access import Folder, role, team
+from pulse.grafana.datasources import CLICKHOUSE, PROMETHEUS, REDIS
+
+__all__ = ["CLICKHOUSE", "PROMETHEUS", "REDIS"]
+
+# Where content lands in Grafana.
+FOLDER = "Pulse"  # the dashboards' and alert rules' folder (title of the folder uid "pulse")
+UNIFIED_UID = "pulse-unified"
+PIPELINE_HEALTH_UID = "pulse-pipeline-health"
+#: Alerts link here; each rule's section is the heading named like the rule (docs/runbooks.md).
+RUNBOOKS = "https://github.com/pulse/pulse/blob/main/docs/runbooks.md"
+
+# Thresholds: the rules alert on them, the panels showing the same value turn red there.
+FRESHNESS_MAX_S = 5  # N2: p99 event -> dashboard at most 5 s
+FRESHNESS_WARN_S = 3
+REJECT_RATIO_MAX = 0.01
+LOADER_LAG_MAX = 100_000  # messages
+BUDGET_PACING_MAX = 1.2  # spend today / linear plan of the daily budget
+ANOMALY_Z_MAX = 4  # |z| against the same 15 minutes of the last 7 days
+
+# Teams: alert labels route by them; folders grant to them. Named after their IdP groups.
+PLATFORM = "platform"
+ADS = "ads"
+GROWTH = "growth"
+FINANCE = "finance"
+TEAMS = (PLATFORM, ADS, GROWTH, FINANCE)
+
+#: IdP group -> Grafana basic role, first match wins: owners administer, managers edit, analysts view.
+GROUP_ROLES = (("pulse-admins", "Admin"), ("pulse-managers", "Editor"), ("pulse-analysts", "Viewer"))
+
+#: Folders per department and who may do what.
+FOLDERS = (
+    Folder(uid="pulse", title=FOLDER, grants=(role("Viewer", "View"), role("Editor", "Edit"))),
+    Folder(uid="pulse-platform", title="Pulse Platform", grants=(team(PLATFORM, "Admin"), role("Editor", "View"))),
+    Folder(
+        uid="pulse-ads",
+        title="Pulse Advertising (revenue: restricted)",
+        grants=(team(ADS, "Edit"), team(FINANCE, "View")),
+    ),
+    Folder(uid="pulse-growth", title="Pulse Growth", grants=(team(GROWTH, "Edit"), role("Viewer", "View"))),
+)
