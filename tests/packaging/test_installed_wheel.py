@@ -8,6 +8,7 @@ The environment is really fresh: pip resolves the wheel's declared dependencies 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from setuptools import find_packages
+
+from tests.packaging.test_image import wheel_sources
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +34,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     """(the installed ``pulse`` script, an empty working folder outside the repository)."""
     root = tmp_path_factory.mktemp("installed")
     assert REPO not in root.parents
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(REPO)], cwd=root)
+    # Built from a copy of exactly what the image's build context holds: no stale build/ folder of a
+    # developer's tree can slip a removed module into the wheel, and a folder the wheel needs but the
+    # image lacks fails here.
+    source = root / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for folder in wheel_sources():
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__", "previews"))
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(source)], cwd=root)
     (wheel,) = (root / "dist").glob("pulse_analytics-*.whl")
     run([sys.executable, "-m", "venv", str(root / "venv")], cwd=root)
     run([str(root / "venv/bin/pip"), "install", "-q", "--disable-pip-version-check", str(wheel)], cwd=root)

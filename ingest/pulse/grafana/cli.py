@@ -65,7 +65,7 @@ def apply_permissions_command(
 
 @app.command("preview")
 def preview_command(
-    out: Annotated[Path, typer.Option(help="folder for the PNGs")] = Path("grafana/previews"),
+    out: Annotated[Path, typer.Option(help="folder for the PNGs")] = Path("previews"),
     span: Annotated[int, typer.Option(help="time range in seconds, ending now")] = 3600,
     demo: Annotated[int, typer.Option(help="first load this many minutes of generated traffic")] = 0,
 ) -> None:
