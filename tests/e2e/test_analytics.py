@@ -25,12 +25,11 @@ from pulse.generator.segment import iso_ms
 from pulse.generator.sender import send
 from pulse.generator.traffic import BurstSpec, TrafficConfig, TrafficGenerator
 from pulse.generator.truth import Fact, TruthReport
-from pulse.pipeline.services import pipeline_specs, start_pipeline, supervisor_for
 from pulse.queries.params import bind
 from pulse.queries.registry import get as get_query
 from pulse.queries.run import run_typed, wire_values
 from pulse.settings import Settings
-from tests.support.pipeline import ad_totals, collector_url
+from tests.support.pipeline import ad_totals, collector_url, replaying_loader
 
 DAY_RATE = 0.25  # events/s: a day of traffic is 21,600 events
 FUNNELS = {"engagement": ("view", "like", "share"), "ads": ("ad_impression", "ad_click", "conversion")}
@@ -474,13 +473,7 @@ def test_client_retries_and_kafka_redelivery_change_no_rollup(pipeline: Settings
     assert stored_between(warehouse, start, end) == raw
     assert rollup_snapshot(warehouse, start, end) == before
 
-    supervisor = supervisor_for(pipeline)
-    supervisor.stop("loader")
-    replaying = pipeline.model_copy(
-        update={"loader": pipeline.loader.model_copy(update={"group_id": "pulse-analytics-replay"})}
-    )
-    replayer = supervisor.start(pipeline_specs(replaying)["loader"], pipeline.stack.start_timeout_s)
-    try:
+    with replaying_loader(pipeline, "pulse-analytics-replay"):
         deadline = time.monotonic() + 90
         while True:
             text = httpx.get(f"http://{pipeline.stack.host}:{pipeline.loader.metrics_port}/metrics", timeout=2).text
@@ -491,9 +484,6 @@ def test_client_retries_and_kafka_redelivery_change_no_rollup(pipeline: Settings
             time.sleep(1.0)
         assert stored_between(warehouse, start, end) == raw
         assert rollup_snapshot(warehouse, start, end) == before
-    finally:
-        supervisor.stop(replayer.name)
-        start_pipeline(pipeline)
 
 
 RAW_SESSIONS = """

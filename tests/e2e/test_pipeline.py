@@ -18,9 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pulse.generator.sender import send
 from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.generator.truth import TruthReport
-from pulse.pipeline.services import pipeline_specs, start_pipeline, supervisor_for
 from pulse.settings import Settings
-from tests.support.pipeline import collector_url, send_through_crashes
+from tests.support.pipeline import collector_url, replaying_loader, send_through_crashes
 from tests.support.stack import StackHandle
 
 ROLLUP_PER_MINUTE = """
@@ -140,13 +139,7 @@ def test_a_full_replay_by_a_new_consumer_group_changes_no_rollup(pipeline: Setti
     ).result_rows
     raw_before = warehouse.command("SELECT count() FROM events")
 
-    supervisor = supervisor_for(pipeline)
-    supervisor.stop("loader")
-    replaying = pipeline.model_copy(
-        update={"loader": pipeline.loader.model_copy(update={"group_id": "pulse-replay-test"})}
-    )
-    replayer = supervisor.start(pipeline_specs(replaying)["loader"], pipeline.stack.start_timeout_s)
-    try:
+    with replaying_loader(pipeline, "pulse-replay-test") as replaying:
         deadline = time.monotonic() + 90
         metrics: dict[str, float] = {}
         while time.monotonic() < deadline:
@@ -165,6 +158,3 @@ def test_a_full_replay_by_a_new_consumer_group_changes_no_rollup(pipeline: Setti
         ).result_rows
         assert after == before
         assert warehouse.command("SELECT count() FROM events") == raw_before
-    finally:
-        supervisor.stop(replayer.name)
-        start_pipeline(pipeline)

@@ -7,13 +7,14 @@ generator's ground truth; these are the pieces more than one test module needs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulse.generator.sender import send
 from pulse.generator.traffic import TrafficGenerator
 from pulse.generator.truth import AdTotals, TruthReport
-from pulse.pipeline.services import start_pipeline, supervisor_for
+from pulse.pipeline.services import pipeline_specs, start_pipeline, supervisor_for
 from pulse.settings import Settings
 
 
@@ -45,6 +46,21 @@ def send_through_crashes(
         return await sending
 
     return asyncio.run(scenario())
+
+
+@contextlib.contextmanager
+def replaying_loader(settings: Settings, group_id: str) -> Iterator[Settings]:
+    """Inside the block the loader runs in a new consumer group, so it reads every offset again (a full
+    Kafka redelivery); yields its settings. After the block, the usual loader runs again."""
+    supervisor = supervisor_for(settings)
+    supervisor.stop("loader")
+    replaying = settings.model_copy(update={"loader": settings.loader.model_copy(update={"group_id": group_id})})
+    replayer = supervisor.start(pipeline_specs(replaying)["loader"], settings.stack.start_timeout_s)
+    try:
+        yield replaying
+    finally:
+        supervisor.stop(replayer.name)
+        start_pipeline(settings)
 
 
 def ad_totals(row: Mapping[str, Any]) -> AdTotals:
