@@ -23,7 +23,7 @@ import random
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -86,9 +86,6 @@ class TiersResult:
     replay_no_views_rows_per_warehouse_cpu_s: float
     replay_views_share: float
     load_average_after: float
-
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
 
 
 def synthetic_events(count: int, seed: int, users: int = 50_000) -> list[bytes]:
