@@ -12,6 +12,7 @@ Tests that use any of these are marked ``stack`` automatically, so ``pytest -m "
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,9 +25,8 @@ from tests.support.stack import Ports, StackHandle, isolated_settings
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_HOME = REPO / ".pulse-test"
-STACK_FIXTURES = frozenset(
-    {"stack", "test_stack", "pulse_cli", "kafka_stack", "redis_stack", "s3_stack", "warehouse_stack"}
-)
+SERVICES = ("kafka", "redis", "s3", "warehouse")
+STACK_FIXTURES = frozenset({"stack", "test_stack", "pulse_cli", *(f"{service}_stack" for service in SERVICES)})
 
 PulseCli = Callable[..., CompletedProcess[str]]
 
@@ -58,12 +58,9 @@ def stack_env(test_stack: StackHandle) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def test_stack(stack_settings: Settings) -> Iterator[StackHandle]:
     """The session's stack handle: nothing runs until a test asks; everything stops at session end."""
-    handle = StackHandle(stack_settings)
-    handle.reset()
-    try:
+    with contextlib.closing(StackHandle(stack_settings)) as handle:
+        handle.reset()
         yield handle
-    finally:
-        handle.close()
 
 
 @pytest.fixture(scope="session")
@@ -72,24 +69,20 @@ def stack(test_stack: StackHandle) -> Settings:
     return test_stack.up()
 
 
-@pytest.fixture(scope="session")
-def kafka_stack(test_stack: StackHandle) -> Settings:
-    return test_stack.up("kafka")
+def _only(service: str) -> Callable[[StackHandle], Settings]:
+    """The session fixture ``<service>_stack``: that one service up and healthy (others only if asked)."""
+
+    @pytest.fixture(scope="session", name=f"{service}_stack")
+    def only_service(test_stack: StackHandle) -> Settings:
+        return test_stack.up(service)
+
+    return only_service
 
 
-@pytest.fixture(scope="session")
-def redis_stack(test_stack: StackHandle) -> Settings:
-    return test_stack.up("redis")
-
-
-@pytest.fixture(scope="session")
-def s3_stack(test_stack: StackHandle) -> Settings:
-    return test_stack.up("s3")
-
-
-@pytest.fixture(scope="session")
-def warehouse_stack(test_stack: StackHandle) -> Settings:
-    return test_stack.up("warehouse")
+kafka_stack = _only("kafka")
+redis_stack = _only("redis")
+s3_stack = _only("s3")
+warehouse_stack = _only("warehouse")
 
 
 @pytest.fixture(scope="session")

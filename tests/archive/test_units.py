@@ -17,36 +17,7 @@ from pulse.archive.layout import ArchiveObject, hour_of, intent_key, parse_inten
 from pulse.archive.parquet import SCHEMA, Message, encode, to_parquet, to_table
 from pulse.archive.replay import ReplayBatch, ReplayedBatch, Replayer, batches, partition_lanes
 from pulse.contracts.events import EnrichedEvent, encode_event
-from pulse.hot.keys import Keys
 from pulse.settings import Settings
-
-KEYS = Keys("pulse:hot")
-NOW = datetime(2026, 11, 22, 10, 10, tzinfo=UTC).timestamp()
-
-events_strategy = st.builds(
-    lambda i, second, name, country, device, tags, session, user: EnrichedEvent(
-        message_id=f"m{i}",
-        call="track",
-        event=name,
-        event_time=f"2026-11-22 10:{second // 60:02d}:{second % 60:02d}.250",
-        received_at="2026-11-22 10:05:00.000",
-        user_id=user,
-        anonymous_id="anon",
-        country=country,
-        device_type=device,
-        hashtags=tags,
-        session_id=session,
-        post_id=f"p{i % 3}" if i % 2 else "",
-    ),
-    st.integers(0, 50),
-    st.integers(0, 15 * 60 - 1),
-    st.sampled_from(["view", "like", "ad_click"]),
-    st.sampled_from(["DE", "US", "unknown"]),
-    st.sampled_from(["mobile", "desktop"]),
-    st.lists(st.sampled_from(["#a", "#b", "#c"]), max_size=2),
-    st.sampled_from(["", "s1", "s2"]),
-    st.sampled_from(["", "u1", "u2", "u3"]),
-)
 
 
 @given(

@@ -12,7 +12,6 @@ import asyncio
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,38 +25,19 @@ from pulse.generator.segment import iso_ms
 from pulse.generator.sender import send
 from pulse.generator.traffic import BurstSpec, TrafficConfig, TrafficGenerator
 from pulse.generator.truth import Fact, TruthReport
-from pulse.pipeline.services import pipeline_specs, start_pipeline, stop_pipeline, supervisor_for
 from pulse.queries.params import bind
 from pulse.queries.registry import get as get_query
 from pulse.queries.run import run_typed, wire_values
 from pulse.settings import Settings
-from pulse.warehouse.client import connect
-from tests.support.stack import StackHandle
+from tests.support.pipeline import ad_totals, collector_url, replaying_loader
 
 DAY_RATE = 0.25  # events/s: a day of traffic is 21,600 events
 FUNNELS = {"engagement": ("view", "like", "share"), "ads": ("ad_impression", "ad_click", "conversion")}
 HLL_TOLERANCE = 0.01  # uniq: exact below 65,536 distinct values per state, documented as within 1 %
 
 
-@pytest.fixture(scope="module")
-def pipeline(stack: Settings, test_stack: StackHandle) -> Iterator[Settings]:
-    test_stack.pulse("migrate", check=True)
-    start_pipeline(stack)
-    yield stack
-    stop_pipeline(stack)
-
-
-@pytest.fixture(scope="module")
-def warehouse(pipeline: Settings) -> Client:
-    return connect(pipeline)
-
-
 def hour_floor(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def collector_url(settings: Settings) -> str:
-    return f"http://{settings.collector.host}:{settings.collector.port}"
 
 
 def facts_of(config: TrafficConfig, events: int) -> list[Fact]:
@@ -312,12 +292,7 @@ def test_ad_kpis_equal_the_truth(warehouse: Client, day: Day) -> None:
     assert campaigns.keys() == day.truth.per_campaign.keys()
     for campaign, totals in day.truth.per_campaign.items():
         row = campaigns[campaign]
-        assert (row["impressions"], row["clicks"], row["conversions"]) == (
-            totals.impressions,
-            totals.clicks,
-            totals.conversions,
-        )
-        assert (row["spend_micros"], row["revenue_micros"]) == (totals.spend_micros, totals.revenue_micros)
+        assert ad_totals(row) == totals
         assert row["ctr"] == round(totals.clicks / totals.impressions, 6)
         if totals.conversions:
             assert row["roas"] == round(totals.revenue_micros / totals.spend_micros, 6)
@@ -498,13 +473,7 @@ def test_client_retries_and_kafka_redelivery_change_no_rollup(pipeline: Settings
     assert stored_between(warehouse, start, end) == raw
     assert rollup_snapshot(warehouse, start, end) == before
 
-    supervisor = supervisor_for(pipeline)
-    supervisor.stop("loader")
-    replaying = pipeline.model_copy(
-        update={"loader": pipeline.loader.model_copy(update={"group_id": "pulse-analytics-replay"})}
-    )
-    replayer = supervisor.start(pipeline_specs(replaying)["loader"], pipeline.stack.start_timeout_s)
-    try:
+    with replaying_loader(pipeline, "pulse-analytics-replay"):
         deadline = time.monotonic() + 90
         while True:
             text = httpx.get(f"http://{pipeline.stack.host}:{pipeline.loader.metrics_port}/metrics", timeout=2).text
@@ -515,9 +484,6 @@ def test_client_retries_and_kafka_redelivery_change_no_rollup(pipeline: Settings
             time.sleep(1.0)
         assert stored_between(warehouse, start, end) == raw
         assert rollup_snapshot(warehouse, start, end) == before
-    finally:
-        supervisor.stop(replayer.name)
-        start_pipeline(pipeline)
 
 
 RAW_SESSIONS = """

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,9 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pulse.generator.sender import send
 from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.generator.truth import TruthReport
-from pulse.pipeline.services import pipeline_specs, start_pipeline, stop_pipeline, supervisor_for
 from pulse.settings import Settings
-from pulse.warehouse.client import connect
+from tests.support.pipeline import collector_url, replaying_loader, send_through_crashes
 from tests.support.stack import StackHandle
 
 ROLLUP_PER_MINUTE = """
@@ -37,19 +35,6 @@ WHERE event_time BETWEEN parseDateTime64BestEffort({first:String}, 3) AND parseD
 """
 
 
-@pytest.fixture(scope="module")
-def pipeline(stack: Settings, test_stack: StackHandle) -> Iterator[Settings]:
-    test_stack.pulse("migrate")
-    start_pipeline(stack)
-    yield stack
-    stop_pipeline(stack)
-
-
-@pytest.fixture(scope="module")
-def warehouse(pipeline: Settings) -> Client:
-    return connect(pipeline)
-
-
 def window_start(days_ago: int) -> datetime:
     """A minute-aligned start inside the raw table's 30-day TTL, unique to one test."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -61,8 +46,7 @@ def traffic(seed: int, start: datetime, rate: float) -> TrafficGenerator:
 
 
 def deliver(settings: Settings, generator: TrafficGenerator, *, events: int, paced: bool) -> TruthReport:
-    url = f"http://{settings.collector.host}:{settings.collector.port}"
-    return asyncio.run(send(generator, url, "wk_e2e", events=events, paced=paced, concurrency=4))
+    return asyncio.run(send(generator, collector_url(settings), "wk_e2e", events=events, paced=paced, concurrency=4))
 
 
 def wait_until_stored(warehouse: Client, truth: TruthReport, timeout_s: float = 90.0) -> int:
@@ -126,8 +110,7 @@ def test_stopping_the_warehouse_mid_stream_loses_and_doubles_nothing(
     generator = traffic(seed=12, start=window_start(2), rate=2_000)
 
     async def scenario() -> TruthReport:
-        url = f"http://{pipeline.collector.host}:{pipeline.collector.port}"
-        sending = asyncio.create_task(send(generator, url, "wk_e2e", events=16_000, paced=True))
+        sending = asyncio.create_task(send(generator, collector_url(pipeline), "wk_e2e", events=16_000, paced=True))
         await asyncio.sleep(2.5)
 
         def outage() -> None:
@@ -143,18 +126,7 @@ def test_stopping_the_warehouse_mid_stream_loses_and_doubles_nothing(
 
 def test_killing_the_loader_mid_stream_loses_and_doubles_nothing(pipeline: Settings, warehouse: Client) -> None:
     generator = traffic(seed=13, start=window_start(3), rate=2_000)
-    supervisor = supervisor_for(pipeline)
-
-    async def scenario() -> TruthReport:
-        url = f"http://{pipeline.collector.host}:{pipeline.collector.port}"
-        sending = asyncio.create_task(send(generator, url, "wk_e2e", events=16_000, paced=True))
-        for pause in (2.0, 2.5):
-            await asyncio.sleep(pause)
-            assert supervisor.kill("loader")
-            await asyncio.to_thread(start_pipeline, pipeline)
-        return await sending
-
-    truth = asyncio.run(scenario())
+    truth = send_through_crashes(pipeline, generator, "wk_e2e", events=16_000, service="loader")
     assert_rollup_equals_truth(warehouse, truth)
 
 
@@ -167,13 +139,7 @@ def test_a_full_replay_by_a_new_consumer_group_changes_no_rollup(pipeline: Setti
     ).result_rows
     raw_before = warehouse.command("SELECT count() FROM events")
 
-    supervisor = supervisor_for(pipeline)
-    supervisor.stop("loader")
-    replaying = pipeline.model_copy(
-        update={"loader": pipeline.loader.model_copy(update={"group_id": "pulse-replay-test"})}
-    )
-    replayer = supervisor.start(pipeline_specs(replaying)["loader"], pipeline.stack.start_timeout_s)
-    try:
+    with replaying_loader(pipeline, "pulse-replay-test") as replaying:
         deadline = time.monotonic() + 90
         metrics: dict[str, float] = {}
         while time.monotonic() < deadline:
@@ -192,6 +158,3 @@ def test_a_full_replay_by_a_new_consumer_group_changes_no_rollup(pipeline: Setti
         ).result_rows
         assert after == before
         assert warehouse.command("SELECT count() FROM events") == raw_before
-    finally:
-        supervisor.stop(replayer.name)
-        start_pipeline(pipeline)

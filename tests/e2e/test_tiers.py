@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import calendar
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -24,9 +23,9 @@ from pulse.generator.truth import TruthReport
 from pulse.hot.aggregate import aggregate
 from pulse.hot.keys import Keys
 from pulse.hot.writer import APPLIED, HotWriter
-from pulse.pipeline.services import pipeline_specs, start_pipeline, stop_pipeline, supervisor_for
+from pulse.pipeline.services import pipeline_specs, start_pipeline, supervisor_for
 from pulse.settings import Settings
-from pulse.warehouse.client import connect
+from tests.support.pipeline import collector_url, send_through_crashes
 from tests.support.stack import StackHandle
 from tests.support.tiers import (
     archive_lag,
@@ -71,21 +70,8 @@ WHERE event_time >= toStartOfMinute(parseDateTime64BestEffort({a:String}, 3))
 
 
 @pytest.fixture(scope="module")
-def tiers(stack: Settings, test_stack: StackHandle) -> Iterator[Settings]:
-    test_stack.pulse("migrate", check=True)
-    start_pipeline(stack)
-    yield stack
-    stop_pipeline(stack)
-
-
-@pytest.fixture(scope="module")
-def warehouse(tiers: Settings) -> Client:
-    return connect(tiers)
-
-
-@pytest.fixture(scope="module")
-def hot_redis(tiers: Settings) -> redis.Redis:
-    return redis.Redis.from_url(tiers.redis.url, decode_responses=True)
+def hot_redis(pipeline: Settings) -> redis.Redis:
+    return redis.Redis.from_url(pipeline.redis.url, decode_responses=True)
 
 
 def hot_counts(r: redis.Redis, keys: Keys, truth: TruthReport, warehouse: Client) -> tuple[dict, dict]:  # type: ignore[type-arg]
@@ -131,12 +117,12 @@ def wait_until_hot_matches(r: redis.Redis, keys: Keys, truth: TruthReport, wareh
 
 
 def test_hot_counters_equal_clickhouse_and_uniques_are_within_2_percent(
-    tiers: Settings,
+    pipeline: Settings,
     warehouse: Client,
     hot_redis: redis.Redis,
 ) -> None:
-    keys = Keys(tiers.hot.key_prefix)
-    truth = deliver(tiers, now_traffic(seed=51, rate=150), events=8_000, paced=False, key="wk_hot")
+    keys = Keys(pipeline.hot.key_prefix)
+    truth = deliver(pipeline, now_traffic(seed=51, rate=150), events=8_000, paced=False, key="wk_hot")
     wait_until_hot_matches(hot_redis, keys, truth, warehouse)
 
     result = warehouse.query(UNIQUES, parameters={"a": truth.first_event, "b": truth.last_event})
@@ -152,21 +138,21 @@ def test_hot_counters_equal_clickhouse_and_uniques_are_within_2_percent(
     minute = result.result_rows[0][0]
     ttl = hot_redis.ttl(keys.minute(minute))
     bucket_end = calendar.timegm(time.strptime(minute, "%Y-%m-%dT%H:%M")) + 60
-    assert abs(ttl - (bucket_end + tiers.hot.retention_s - time.time())) <= 3
+    assert abs(ttl - (bucket_end + pipeline.hot.retention_s - time.time())) <= 3
     wait_for(lambda: hot_redis.exists(keys.summary) == 1, 10, "the window refresher")
     assert int(hot_redis.hget(keys.summary, "users:15m") or 0) > 0
     assert hot_redis.zcard(keys.trending("hashtags", 5)) > 0
     # no key without expiry (-1); one expiring meanwhile (-2) is what expiry is for
-    assert all(hot_redis.ttl(k) != -1 for k in hot_redis.scan_iter(f"{tiers.hot.key_prefix}:*"))
+    assert all(hot_redis.ttl(k) != -1 for k in hot_redis.scan_iter(f"{pipeline.hot.key_prefix}:*"))
 
 
-def test_hot_keys_expire_when_their_bucket_leaves_the_retention(tiers: Settings) -> None:
+def test_hot_keys_expire_when_their_bucket_leaves_the_retention(pipeline: Settings) -> None:
     """Every key of a bucket expires at the bucket's end + retention; only the offset marker stays."""
 
     async def scenario() -> tuple[int, list[str], list[str]]:
         from redis.asyncio import Redis
 
-        client = Redis.from_url(tiers.redis.url)
+        client = Redis.from_url(pipeline.redis.url)
         keys = Keys("pulse:hot:expiry-test")
         now = time.time()
         minute_start = now // 60 * 60
@@ -193,97 +179,89 @@ def test_hot_keys_expire_when_their_bucket_leaves_the_retention(tiers: Settings)
 
 
 def test_kill_9_of_the_hot_updater_counts_nothing_twice(
-    tiers: Settings,
+    pipeline: Settings,
     warehouse: Client,
     hot_redis: redis.Redis,
 ) -> None:
-    supervisor = supervisor_for(tiers)
     generator = now_traffic(seed=52, rate=1_500)
-
-    async def scenario() -> TruthReport:
-        url = f"http://{tiers.collector.host}:{tiers.collector.port}"
-        sending = asyncio.create_task(send(generator, url, "wk_hot_kill", events=12_000, paced=True))
-        for pause in (2.0, 2.5):
-            await asyncio.sleep(pause)
-            assert supervisor.kill("hot")
-            await asyncio.to_thread(start_pipeline, tiers)
-        return await sending
-
-    truth = asyncio.run(scenario())
+    truth = send_through_crashes(pipeline, generator, "wk_hot_kill", events=12_000, service="hot")
     assert truth.unacknowledged.events == 0
-    wait_until_hot_matches(hot_redis, Keys(tiers.hot.key_prefix), truth, warehouse)
-    assert metric_sum(tiers, tiers.hot.metrics_port, "pulse_hot_events_total") > 0
+    wait_until_hot_matches(hot_redis, Keys(pipeline.hot.key_prefix), truth, warehouse)
+    assert metric_sum(pipeline, pipeline.hot.metrics_port, "pulse_hot_events_total") > 0
 
 
 def test_client_retries_are_counted_once_also_by_an_updater_restarted_in_between(
-    tiers: Settings,
+    pipeline: Settings,
     warehouse: Client,
     hot_redis: redis.Redis,
 ) -> None:
     """A client resending its events (same messageIds, new offsets) changes no hot counter: the
     updater drops them as the loader does, and a new process relearns what it must recognise."""
-    keys = Keys(tiers.hot.key_prefix)
+    keys = Keys(pipeline.hot.key_prefix)
     traffic = now_traffic(seed=55, rate=300)
-    truth = deliver(tiers, traffic, events=4_000, paced=False, key="wk_hot_retry")
-    deliver(tiers, TrafficGenerator(traffic.config), events=500, paced=False, key="wk_hot_retry")
+    truth = deliver(pipeline, traffic, events=4_000, paced=False, key="wk_hot_retry")
+    deliver(pipeline, TrafficGenerator(traffic.config), events=500, paced=False, key="wk_hot_retry")
     wait_until_hot_matches(hot_redis, keys, truth, warehouse)
-    assert metric_sum(tiers, tiers.hot.metrics_port, "pulse_hot_duplicate_messages_total") >= 500
+    assert metric_sum(pipeline, pipeline.hot.metrics_port, "pulse_hot_duplicate_messages_total") >= 500
 
-    assert supervisor_for(tiers).kill("hot")
-    start_pipeline(tiers)
-    retried = deliver(tiers, TrafficGenerator(traffic.config), events=1_500, paced=False, key="wk_hot_retry")
+    assert supervisor_for(pipeline).kill("hot")
+    start_pipeline(pipeline)
+    retried = deliver(pipeline, TrafficGenerator(traffic.config), events=1_500, paced=False, key="wk_hot_retry")
     wait_for(
-        lambda: metric_sum(tiers, tiers.hot.metrics_port, "pulse_hot_duplicate_messages_total") >= retried.events,
+        lambda: metric_sum(pipeline, pipeline.hot.metrics_port, "pulse_hot_duplicate_messages_total") >= retried.events,
         60,
         "the restarted updater to drop the retries",
     )
     wait_until_hot_matches(hot_redis, keys, truth, warehouse)
 
 
-def test_kill_9_of_the_archiver_mid_upload_archives_every_event_exactly_once(tiers: Settings) -> None:
-    supervisor = supervisor_for(tiers)
+def test_kill_9_of_the_archiver_mid_upload_archives_every_event_exactly_once(pipeline: Settings) -> None:
+    supervisor = supervisor_for(pipeline)
     supervisor.stop("archiver")
-    small = tiers.model_copy(
-        update={"archive": tiers.archive.model_copy(update={"max_batch_rows": 700, "max_batch_age_ms": 300})}
+    small = pipeline.model_copy(
+        update={"archive": pipeline.archive.model_copy(update={"max_batch_rows": 700, "max_batch_age_ms": 300})}
     )
     spec = pipeline_specs(small)["archiver"]
-    supervisor.start(spec, tiers.stack.start_timeout_s)
+    supervisor.start(spec, pipeline.stack.start_timeout_s)
     generator = now_traffic(seed=53, rate=2_000)
 
     async def scenario() -> tuple[TruthReport, list[bool]]:
-        url = f"http://{tiers.collector.host}:{tiers.collector.port}"
-        sending = asyncio.create_task(send(generator, url, "wk_archive_kill", events=14_000, paced=True))
+        sending = asyncio.create_task(
+            send(generator, collector_url(pipeline), "wk_archive_kill", events=14_000, paced=True)
+        )
         mid_traffic = []
         for pause in (1.5, 1.7, 2.1):
             await asyncio.sleep(pause)
             mid_traffic.append(not sending.done())
             assert supervisor.kill("archiver")
-            await asyncio.to_thread(supervisor.start, spec, tiers.stack.start_timeout_s)
+            await asyncio.to_thread(supervisor.start, spec, pipeline.stack.start_timeout_s)
         return await sending, mid_traffic
 
     try:
         truth, mid_traffic = asyncio.run(scenario())
         assert truth.unacknowledged.events == 0
         assert mid_traffic[0], "the first kill came after the traffic: nothing was mid-upload"
-        ends = end_offsets(tiers)
+        ends = end_offsets(pipeline)
         # The last archiver may find nothing left to write (the traffic can end before its restart):
         # what counts is that the archive itself tiles every partition.
-        wait_for(lambda: archived_through(tiers, ends), 90, "the archiver to catch up")
-        assert_every_offset_archived_once(tiers, ends)
+        wait_for(lambda: archived_through(pipeline, ends), 90, "the archiver to catch up")
+        assert_every_offset_archived_once(pipeline, ends)
     finally:
         supervisor.stop("archiver")
-        start_pipeline(tiers)
+        start_pipeline(pipeline)
 
 
-def test_an_s3_outage_grows_archive_lag_and_loses_nothing(tiers: Settings, test_stack: StackHandle) -> None:
-    port = tiers.archive.metrics_port
-    errors_before = metric_sum(tiers, port, "pulse_archive_errors_total")
+def test_an_s3_outage_grows_archive_lag_and_loses_nothing(pipeline: Settings, test_stack: StackHandle) -> None:
+    port = pipeline.archive.metrics_port
+    errors_before = metric_sum(pipeline, port, "pulse_archive_errors_total")
     with test_stack.outage("s3"):
-        deliver(tiers, now_traffic(seed=54, rate=500), events=5_000, paced=False, key="wk_s3_down")
-        wait_for(lambda: archive_lag(tiers) > 0, 30, "archive lag to show in /metrics")
-        wait_for(lambda: metric_sum(tiers, port, "pulse_archive_errors_total") > errors_before, 30, "retried S3 errors")
-        health = __import__("httpx").get(f"http://{tiers.stack.host}:{port}/healthz", timeout=2).json()
+        deliver(pipeline, now_traffic(seed=54, rate=500), events=5_000, paced=False, key="wk_s3_down")
+        wait_for(lambda: archive_lag(pipeline) > 0, 30, "archive lag to show in /metrics")
+        wait_for(
+            lambda: metric_sum(pipeline, port, "pulse_archive_errors_total") > errors_before, 30, "retried S3 errors"
+        )
+        health = __import__("httpx").get(f"http://{pipeline.stack.host}:{port}/healthz", timeout=2).json()
         assert "s3" in health["failing"]
-    ends = end_offsets(tiers)
-    wait_for(lambda: archived_through(tiers, ends), 90, "the archiver to catch up after the outage")
-    assert_every_offset_archived_once(tiers, ends)
+    ends = end_offsets(pipeline)
+    wait_for(lambda: archived_through(pipeline, ends), 90, "the archiver to catch up after the outage")
+    assert_every_offset_archived_once(pipeline, ends)

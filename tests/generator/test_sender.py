@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -98,19 +98,10 @@ def collector() -> Iterator[tuple[str, FlakyCollector]]:
         thread.join(timeout=5)
 
 
-def config(**overrides: object) -> TrafficConfig:
-    values: dict[str, object] = {
-        "seed": 21,
-        "start": START,
-        "rate": 500.0,
-        "users": 3_000,
-        "posts": 500,
-        "campaigns": 4,
-        "batch_size": 50,
-        "bursts": (BurstSpec("flaky", 2, 4),),
-    }
-    values.update(overrides)
-    return TrafficConfig(**values)  # type: ignore[arg-type]
+FLAKY = BurstSpec("flaky", 2, 4)
+CONFIG = TrafficConfig(
+    seed=21, start=START, rate=500.0, users=3_000, posts=500, campaigns=4, batch_size=50, bursts=(FLAKY,)
+)
 
 
 async def test_retries_keep_message_ids_and_truth_counts_only_acknowledged(
@@ -118,7 +109,7 @@ async def test_retries_keep_message_ids_and_truth_counts_only_acknowledged(
 ) -> None:
     url, server = collector
     report = await send(
-        TrafficGenerator(config()),
+        TrafficGenerator(CONFIG),
         url,
         "test-key",
         events=6_000,
@@ -160,7 +151,7 @@ async def test_a_retry_is_stamped_with_its_own_sent_at(collector: tuple[str, Fla
     keeping its first sentAt would shift its events by the time it waited."""
     url, server = collector
     server.retry_after = "1"
-    await send(TrafficGenerator(config()), url, "k", events=300, paced=False, max_attempts=2, backoff_s=0.001)
+    await send(TrafficGenerator(CONFIG), url, "k", events=300, paced=False, max_attempts=2, backoff_s=0.001)
     tries: dict[str, list[tuple[int, int]]] = {}
     for received in server.requests:
         body = decode_batch(received.body)
@@ -179,7 +170,7 @@ async def test_paced_sending_follows_the_wall_clock(collector: tuple[str, FlakyC
     began = time.monotonic()
     # traffic starting a second from now: building the generator is not counted as sending late
     soon = datetime.now(UTC) + timedelta(seconds=1)
-    report = await send(TrafficGenerator(config(start=soon, rate=400.0, batch_size=40)), url, "k", seconds=2.0)
+    report = await send(TrafficGenerator(replace(CONFIG, start=soon, rate=400.0, batch_size=40)), url, "k", seconds=2.0)
     elapsed = time.monotonic() - began
     assert report.events == 800
     assert 2.8 <= elapsed < 7

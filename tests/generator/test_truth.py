@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,18 +18,13 @@ from tests.support.recount import assert_truth_matches, recount_lines
 START = datetime(2026, 11, 22, 19, 59, 30, tzinfo=UTC)
 
 
-def small(seed: int, **overrides: object) -> TrafficConfig:
-    values: dict[str, object] = {
-        "seed": seed,
-        "start": START,
-        "rate": 300.0,
-        "users": 3_000,
-        "posts": 800,
-        "campaigns": 5,
-        "bursts": (BurstSpec("testburst", 20, 40),),
-    }
-    values.update(overrides)
-    return TrafficConfig(**values)  # type: ignore[arg-type]
+SMALL = TrafficConfig(
+    start=START, rate=300.0, users=3_000, posts=800, campaigns=5, bursts=(BurstSpec("testburst", 20, 40),)
+)
+
+
+def small(seed: int, **overrides: Any) -> TrafficConfig:
+    return replace(SMALL, seed=seed, **overrides)
 
 
 def run(tmp: Path, config: TrafficConfig, **limits: float) -> tuple[bytes, TruthReport]:

@@ -17,6 +17,7 @@ from pulse.grafana.emulation.macros import QueryContext, TimeRange, expand_macro
 from pulse.grafana.emulation.render import PanelQuery, expand, resolve_variables
 from pulse.grafana.generate import dashboard_json
 from tests.support.grafana_expressions import evaluate_rule
+from tests.support.pipeline import ad_totals
 from tests.support.provisioning import provisioned_rule
 
 NUMERIC = ("Int", "UInt", "Float", "Decimal", "Nullable(Int", "Nullable(UInt", "Nullable(Float")
@@ -125,13 +126,7 @@ def test_key_panels_equal_the_ground_truth(client: Client, loaded: tuple[TruthRe
     expected = {cid: t for cid, t in truth.per_campaign.items()}
     assert set(kpis) == set(expected)
     for cid, totals in expected.items():
-        got = kpis[cid]
-        assert (got["impressions"], got["clicks"], got["conversions"]) == (
-            totals.impressions,
-            totals.clicks,
-            totals.conversions,
-        )
-        assert (got["spend_micros"], got["revenue_micros"]) == (totals.spend_micros, totals.revenue_micros)
+        assert ad_totals(kpis[cid]) == totals
 
     _, _, rows = run(client, by_title["Spend and return"])
     spend = sum(t.spend_micros for t in truth.per_campaign.values()) / 1e6

@@ -16,6 +16,7 @@ from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.generator.truth import TruthReport
 from pulse.pipeline.monitor import metric_total
 from pulse.settings import Settings
+from tests.support.pipeline import collector_url
 
 
 def metric_sum(settings: Settings, port: int, name: str) -> float:
@@ -40,8 +41,7 @@ def now_traffic(seed: int, rate: float) -> TrafficGenerator:
 
 
 def deliver(settings: Settings, generator: TrafficGenerator, *, events: int, paced: bool, key: str) -> TruthReport:
-    url = f"http://{settings.collector.host}:{settings.collector.port}"
-    truth = asyncio.run(send(generator, url, key, events=events, paced=paced, concurrency=4))
+    truth = asyncio.run(send(generator, collector_url(settings), key, events=events, paced=paced, concurrency=4))
     assert truth.unacknowledged.events == 0
     return truth
 

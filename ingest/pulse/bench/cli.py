@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import orjson
 import typer
 from rich.console import Console
@@ -36,17 +38,9 @@ def e2e(
     finally:
         if not keep:
             stop_services(settings, started)
-    if as_json:
-        print(orjson.dumps(result.as_dict()).decode())
-        return
-    table = Table(title=f"pulse bench e2e: {rate:,.0f} events/s offered for {seconds:.0f} s", title_justify="left")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for name, value in result.as_dict().items():
-        table.add_row(
-            name.replace("_", " "), f"{value:,}" if isinstance(value, int) else f"{value:,.3f}".rstrip("0").rstrip(".")
-        )
-    console.print(table)
+    _print_figures(
+        console, asdict(result), f"pulse bench e2e: {rate:,.0f} events/s offered for {seconds:.0f} s", as_json
+    )
 
 
 @app.command()
@@ -59,7 +53,6 @@ def queries(
 ) -> None:
     """p50/p95 of every named query, the whole set, and ad-hoc aggregations over every raw row."""
     import time
-    from dataclasses import asdict
     from datetime import UTC, datetime
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -149,12 +142,18 @@ def tiers(
             replay_workers=replay_workers,
             replay_batch_rows=replay_batch_rows or None,
         )
+    _print_figures(console, asdict(result), f"pulse bench tiers: {events:,} events per stage", as_json)
+
+
+def _print_figures(console: Console, figures: dict[str, float | int], title: str, as_json: bool) -> None:
+    """One JSON object on stdout (for scripts), or a table of figure and value (for people)."""
     if as_json:
-        print(orjson.dumps(result.as_dict()).decode())
+        print(orjson.dumps(figures).decode())
         return
-    table = Table(title=f"pulse bench tiers: {events:,} events per stage", title_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    for name, value in result.as_dict().items():
-        table.add_row(name.replace("_", " "), f"{value:,}")
+    for name, value in figures.items():
+        text = f"{value:,}" if isinstance(value, int) else f"{value:,.3f}".rstrip("0").rstrip(".")
+        table.add_row(name.replace("_", " "), text)
     console.print(table)

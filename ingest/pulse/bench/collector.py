@@ -14,7 +14,6 @@ import base64
 import multiprocessing
 import os
 import queue as queue_module
-import statistics
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pulse.bench.stats import percentile
 from pulse.settings import Settings, get_settings
 from pulse.worker.health import answers_ok
 
@@ -159,15 +159,15 @@ def measure(
     cpu_used = _cpu_s(workers) - cpu_before
     for loader in loaders:
         loader.join(10)
-    latencies = sorted(x for result in results for x in result[0])
+    latencies = [x for result in results for x in result[0]]
     errors = sum(result[1] for result in results)
     count = len(latencies)
     return Figures(
         batch_size=batch_size,
         requests_per_s=round(count / seconds, 1),
         events_per_s=round(count * batch_size / seconds, 1),
-        p50_ms=round(statistics.median(latencies) * 1000, 2) if latencies else 0.0,
-        p99_ms=round(latencies[int(count * 0.99)] * 1000, 2) if latencies else 0.0,
+        p50_ms=round(percentile(latencies, 50) * 1000, 2) if latencies else 0.0,
+        p99_ms=round(percentile(latencies, 99) * 1000, 2) if latencies else 0.0,
         max_rss_mb_per_worker=round(rss, 1),
         events_per_cpu_s=round(count * batch_size / cpu_used, 1) if cpu_used else 0.0,
         errors=errors,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
@@ -53,9 +53,6 @@ class E2EResult:
     to_collector_p99_s: float
     collector_to_stored_p50_s: float
     collector_to_stored_p99_s: float
-
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
 
 
 def _count(client: Client, source: str) -> int:

@@ -8,7 +8,6 @@ process's resident and peak set (chDB keeps no ``system.query_log``).
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from queue import Queue
 
 from clickhouse_connect.driver.client import Client
 
+from pulse.bench.stats import percentile
 from pulse.queries.params import Value
 from pulse.queries.run import run_typed
 
@@ -111,9 +111,7 @@ def _rows(client: Client, name: str, values: dict[str, Value]) -> int:
 
 
 def _timing(name: str, samples: list[float], rows: int) -> Timing:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return Timing(name, round(statistics.median(ordered), 1), round(p95, 1), rows)
+    return Timing(name, round(percentile(samples, 50), 1), round(percentile(samples, 95), 1), rows)
 
 
 def memory_mib(pid: int | None) -> tuple[float, float]:
@@ -152,7 +150,7 @@ def measure(
         for name, values in panels.items():
             run_typed(client, name, values)
         sequential.append((time.perf_counter() - started) * 1000)
-    figures.dashboard_sequential_ms = round(statistics.median(sequential), 1)
+    figures.dashboard_sequential_ms = round(percentile(sequential, 50), 1)
     clients: Queue[Client] = Queue()  # Grafana runs a dashboard's panels in parallel, one connection each
     for _ in range(4):
         clients.put(connect())
@@ -172,7 +170,7 @@ def measure(
             for job in jobs:
                 job.result()
             parallel.append((time.perf_counter() - started) * 1000)
-    figures.dashboard_parallel_ms = round(statistics.median(parallel), 1)
+    figures.dashboard_parallel_ms = round(percentile(parallel, 50), 1)
     for name, sql in AD_HOC.items():
         samples, rows = _time(partial(lambda text: len(client.query(text).result_rows), sql), ad_hoc_repeat)
         figures.ad_hoc.append(_timing(name, samples, rows))

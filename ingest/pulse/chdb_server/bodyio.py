@@ -29,12 +29,16 @@ def framed_body(rfile: BinaryIO, content_length: int | None, chunked: bool) -> I
     if chunked:
         yield from _chunked(rfile)
         return
-    remaining = content_length or 0
-    while remaining > 0:
-        data = rfile.read(min(CHUNK, remaining))
+    yield from _exactly(rfile, content_length or 0, "request body ended before Content-Length bytes")
+
+
+def _exactly(rfile: BinaryIO, size: int, short: str) -> Iterator[bytes]:
+    """The next ``size`` bytes, in pieces of at most CHUNK; ``BodyError(short)`` if the stream ends first."""
+    while size > 0:
+        data = rfile.read(min(CHUNK, size))
         if not data:
-            raise BodyError("request body ended before Content-Length bytes")
-        remaining -= len(data)
+            raise BodyError(short)
+        size -= len(data)
         yield data
 
 
@@ -49,12 +53,7 @@ def _chunked(rfile: BinaryIO) -> Iterator[bytes]:
             while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                 pass  # trailers
             return
-        while size > 0:
-            data = rfile.read(min(CHUNK, size))
-            if not data:
-                raise BodyError("chunked body ended early")
-            size -= len(data)
-            yield data
+        yield from _exactly(rfile, size, "chunked body ended early")
         rfile.readline(3)
 
 

@@ -88,8 +88,12 @@ def parse_time(text: str) -> datetime:
     return datetime.strptime(text + "000", CLICKHOUSE_TIME_FORMAT).replace(tzinfo=UTC)
 
 
-class EnrichedEvent(msgspec.Struct, kw_only=True, omit_defaults=False):
-    """One event after validation and enrichment, keyed in Kafka by ``user_id or anonymous_id``."""
+class EventHead(msgspec.Struct, kw_only=True):
+    """The leading fields of an enriched event: which message, what happened, when, and to whom.
+
+    Partial readers (the hot layer's ``HotEvent``) extend this too, so the fields every consumer
+    requires are required in one place: a message missing one is invalid to all of them alike.
+    """
 
     message_id: str
     call: str
@@ -98,6 +102,11 @@ class EnrichedEvent(msgspec.Struct, kw_only=True, omit_defaults=False):
     received_at: str
     user_id: str = ""
     anonymous_id: str = ""
+
+
+class EnrichedEvent(EventHead, kw_only=True, omit_defaults=False):
+    """One event after validation and enrichment, keyed in Kafka by ``user_id or anonymous_id``."""
+
     sent_at: str | None = None
     source: str = ""
     session_id: str = ""

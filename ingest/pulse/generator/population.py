@@ -48,111 +48,53 @@ def _country(
     )
 
 
-COUNTRIES: tuple[Country, ...] = (
-    _country(
-        "US",
-        "en-US",
-        0.30,
-        [
-            ("California", "America/Los_Angeles", -480, ("Los Angeles", "San Francisco", "San Diego"), 0.4),
-            ("New York", "America/New_York", -300, ("New York", "Buffalo"), 0.35),
-            ("Texas", "America/Chicago", -360, ("Houston", "Austin", "Dallas"), 0.25),
-        ],
-    ),
-    _country(
-        "BR",
-        "pt-BR",
-        0.12,
-        [
-            ("Sao Paulo", "America/Sao_Paulo", -180, ("Sao Paulo", "Campinas"), 0.6),
-            ("Rio de Janeiro", "America/Sao_Paulo", -180, ("Rio de Janeiro", "Niteroi"), 0.4),
-        ],
-    ),
-    _country(
-        "IN",
-        "en-IN",
-        0.16,
-        [
-            ("Maharashtra", "Asia/Kolkata", 330, ("Mumbai", "Pune"), 0.5),
-            ("Karnataka", "Asia/Kolkata", 330, ("Bengaluru", "Mysuru"), 0.5),
-        ],
-    ),
-    _country(
-        "GB",
-        "en-GB",
-        0.09,
-        [
-            ("England", "Europe/London", 0, ("London", "Manchester", "Bristol"), 0.8),
-            ("Scotland", "Europe/London", 0, ("Edinburgh", "Glasgow"), 0.2),
-        ],
-    ),
-    _country(
-        "DE",
-        "de-DE",
-        0.09,
-        [
-            ("Berlin", "Europe/Berlin", 60, ("Berlin",), 0.3),
-            ("Bavaria", "Europe/Berlin", 60, ("Munich", "Nuremberg"), 0.7),
-        ],
-    ),
-    _country(
-        "FR",
-        "fr-FR",
-        0.08,
-        [
-            ("Ile-de-France", "Europe/Paris", 60, ("Paris", "Versailles"), 0.6),
-            ("Auvergne-Rhone-Alpes", "Europe/Paris", 60, ("Lyon", "Grenoble"), 0.4),
-        ],
-    ),
-    _country(
-        "JP",
-        "ja-JP",
-        0.10,
-        [
-            ("Tokyo", "Asia/Tokyo", 540, ("Tokyo",), 0.6),
-            ("Osaka", "Asia/Tokyo", 540, ("Osaka", "Sakai"), 0.4),
-        ],
-    ),
-    _country(
-        "AU",
-        "en-AU",
-        0.06,
-        [
-            ("New South Wales", "Australia/Sydney", 600, ("Sydney", "Newcastle"), 0.6),
-            ("Victoria", "Australia/Melbourne", 600, ("Melbourne", "Geelong"), 0.4),
-        ],
-    ),
+#: (country, locale, share of all users) -> regions: (name, IANA zone, UTC offset in minutes, cities, weight)
+_GEOGRAPHY: dict[tuple[str, str, float], list[tuple[str, str, int, tuple[str, ...], float]]] = {
+    ("US", "en-US", 0.30): [
+        ("California", "America/Los_Angeles", -480, ("Los Angeles", "San Francisco", "San Diego"), 0.4),
+        ("New York", "America/New_York", -300, ("New York", "Buffalo"), 0.35),
+        ("Texas", "America/Chicago", -360, ("Houston", "Austin", "Dallas"), 0.25),
+    ],
+    ("BR", "pt-BR", 0.12): [
+        ("Sao Paulo", "America/Sao_Paulo", -180, ("Sao Paulo", "Campinas"), 0.6),
+        ("Rio de Janeiro", "America/Sao_Paulo", -180, ("Rio de Janeiro", "Niteroi"), 0.4),
+    ],
+    ("IN", "en-IN", 0.16): [
+        ("Maharashtra", "Asia/Kolkata", 330, ("Mumbai", "Pune"), 0.5),
+        ("Karnataka", "Asia/Kolkata", 330, ("Bengaluru", "Mysuru"), 0.5),
+    ],
+    ("GB", "en-GB", 0.09): [
+        ("England", "Europe/London", 0, ("London", "Manchester", "Bristol"), 0.8),
+        ("Scotland", "Europe/London", 0, ("Edinburgh", "Glasgow"), 0.2),
+    ],
+    ("DE", "de-DE", 0.09): [
+        ("Berlin", "Europe/Berlin", 60, ("Berlin",), 0.3),
+        ("Bavaria", "Europe/Berlin", 60, ("Munich", "Nuremberg"), 0.7),
+    ],
+    ("FR", "fr-FR", 0.08): [
+        ("Ile-de-France", "Europe/Paris", 60, ("Paris", "Versailles"), 0.6),
+        ("Auvergne-Rhone-Alpes", "Europe/Paris", 60, ("Lyon", "Grenoble"), 0.4),
+    ],
+    ("JP", "ja-JP", 0.10): [
+        ("Tokyo", "Asia/Tokyo", 540, ("Tokyo",), 0.6),
+        ("Osaka", "Asia/Tokyo", 540, ("Osaka", "Sakai"), 0.4),
+    ],
+    ("AU", "en-AU", 0.06): [
+        ("New South Wales", "Australia/Sydney", 600, ("Sydney", "Newcastle"), 0.6),
+        ("Victoria", "Australia/Melbourne", 600, ("Melbourne", "Geelong"), 0.4),
+    ],
+}
+COUNTRIES: tuple[Country, ...] = tuple(
+    _country(code, locale, share, regions) for (code, locale, share), regions in _GEOGRAPHY.items()
 )
 REGIONS: tuple[Region, ...] = tuple(region for country in COUNTRIES for region in country.regions)
 COUNTRY_OF_CODE = {country.code: country for country in COUNTRIES}
 
 #: Relative activity by local hour: quiet at night, a lunch bump, the peak in the evening.
 DIURNAL: tuple[float, ...] = (
-    0.45,
-    0.30,
-    0.20,
-    0.15,
-    0.15,
-    0.20,
-    0.35,
-    0.60,
-    0.80,
-    0.85,
-    0.90,
-    0.95,
-    1.05,
-    1.00,
-    0.95,
-    0.95,
-    1.00,
-    1.10,
-    1.30,
-    1.55,
-    1.75,
-    1.80,
-    1.50,
-    0.90,
-)
+    0.45, 0.30, 0.20, 0.15, 0.15, 0.20, 0.35, 0.60, 0.80, 0.85, 0.90, 0.95,  # 00 to 11 h
+    1.05, 1.00, 0.95, 0.95, 1.00, 1.10, 1.30, 1.55, 1.75, 1.80, 1.50, 0.90,  # 12 to 23 h
+)  # fmt: skip
 
 AGE_BANDS = ("13-17", "18-24", "25-34", "35-44", "45-54", "55+")
 AGE_WEIGHTS = (0.06, 0.28, 0.30, 0.18, 0.10, 0.08)

@@ -17,22 +17,15 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from pulse.contracts.events import UNKNOWN
+from pulse.contracts.events import UNKNOWN, EventHead
 from pulse.hot.keys import DIMENSIONS, Keys
 from pulse.worker.client_retries import RecentIds
 
 
-class HotEvent(msgspec.Struct, kw_only=True):
-    """The fields the hot layer reads; the contract's required fields stay required, so a message
-    the loader would dead-letter for a missing one is not counted here either."""
+class HotEvent(EventHead, kw_only=True):
+    """The fields the hot layer reads; the contract's required fields stay required (``EventHead``),
+    so a message the loader would dead-letter for a missing one is not counted here either."""
 
-    message_id: str
-    call: str
-    event: str
-    event_time: str
-    received_at: str
-    user_id: str = ""
-    anonymous_id: str = ""
     session_id: str = ""
     country: str = UNKNOWN
     device_type: str = UNKNOWN

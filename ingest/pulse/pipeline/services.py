@@ -27,30 +27,22 @@ def pipeline_specs(settings: Settings) -> dict[str, ServiceSpec]:
     env = settings_env(settings)
     host = settings.stack.host
     collector_url = f"http://{settings.collector.host}:{settings.collector.port}"
+
+    def consumer(name: str, command: str, metrics_port: int, *, healthz: bool = True) -> ServiceSpec:
+        """``pulse <command> run``, ready once its metrics port answers (and its /healthz, if it serves one)."""
+        return ServiceSpec(
+            name=name,
+            argv=[sys.executable, "-m", "pulse", command, "run"],
+            port=metrics_port,
+            host=host,
+            env=env,
+            ready=(lambda: answers_ok(f"http://{host}:{metrics_port}/healthz")) if healthz else None,
+        )
+
     return {
-        "loader": ServiceSpec(
-            name="loader",
-            argv=[sys.executable, "-m", "pulse", "loader", "run"],
-            port=settings.loader.metrics_port,
-            host=host,
-            env=env,
-        ),
-        "hot": ServiceSpec(
-            name="hot",
-            argv=[sys.executable, "-m", "pulse", "hot", "run"],
-            port=settings.hot.metrics_port,
-            host=host,
-            env=env,
-            ready=lambda: answers_ok(f"http://{host}:{settings.hot.metrics_port}/healthz"),
-        ),
-        "archiver": ServiceSpec(
-            name="archiver",
-            argv=[sys.executable, "-m", "pulse", "archive", "run"],
-            port=settings.archive.metrics_port,
-            host=host,
-            env=env,
-            ready=lambda: answers_ok(f"http://{host}:{settings.archive.metrics_port}/healthz"),
-        ),
+        "loader": consumer("loader", "loader", settings.loader.metrics_port, healthz=False),
+        "hot": consumer("hot", "hot", settings.hot.metrics_port),
+        "archiver": consumer("archiver", "archive", settings.archive.metrics_port),
         "collector": ServiceSpec(
             name="collector",
             argv=[sys.executable, "-m", "pulse", "collector", "serve"],

@@ -51,7 +51,7 @@ logger.clients.level = WARN
 
 
 def libs_dir(settings: Settings) -> Path:
-    return settings.stack.cache_dir / f"kafka-{settings.stack.kafka_version}" / "libs"
+    return maven.libs_dir(settings, "kafka", settings.stack.kafka_version)
 
 
 def _pom(settings: Settings) -> str:
@@ -68,10 +68,7 @@ def _pom(settings: Settings) -> str:
 
 
 def install(settings: Settings) -> bool:
-    tools.java(settings.stack.java)
-    if maven.is_installed(libs_dir(settings), _pom(settings)):
-        return False
-    return maven.fetch(tools.maven(settings.stack.mvn), NAME, _pom(settings), libs_dir(settings))
+    return maven.install(settings, NAME, _pom(settings), libs_dir(settings))
 
 
 def _config_dir(settings: Settings) -> Path:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pulse.errors import PulseError
+from pulse.settings import Settings
+from pulse.stack import tools
 
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 MARKER = ".pulse-complete"
@@ -48,6 +50,23 @@ def pom(name: str, artifacts: list[Artifact]) -> str:
   </dependencies>
 </project>
 """
+
+
+def libs_dir(settings: Settings, name: str, version: str) -> Path:
+    """Where a Java service's jars live: ``<cache>/<name>-<version>/libs``, shared by every stack home."""
+    return settings.stack.cache_dir / f"{name}-{version}" / "libs"
+
+
+def install(settings: Settings, name: str, pom_text: str, libs: Path) -> bool:
+    """Java, then the pom's jars in ``libs``; False when nothing was downloaded.
+
+    Maven is looked up (and apt-installed if need be) only when the jars are missing, so a cached
+    install works on a machine without Maven.
+    """
+    tools.java(settings.stack.java)
+    if is_installed(libs, pom_text):
+        return False
+    return fetch(tools.maven(settings.stack.mvn), name, pom_text, libs)
 
 
 def is_installed(libs: Path, pom_text: str) -> bool:

@@ -36,7 +36,7 @@ LOGBACK_XML = """\
 
 
 def libs_dir(settings: Settings) -> Path:
-    return settings.stack.cache_dir / f"s3proxy-{settings.stack.s3proxy_version}" / "libs"
+    return maven.libs_dir(settings, "s3proxy", settings.stack.s3proxy_version)
 
 
 def _pom(settings: Settings) -> str:
@@ -50,10 +50,7 @@ def _pom(settings: Settings) -> str:
 
 
 def install(settings: Settings) -> bool:
-    tools.java(settings.stack.java)
-    if maven.is_installed(libs_dir(settings), _pom(settings)):
-        return False
-    return maven.fetch(tools.maven(settings.stack.mvn), "s3proxy", _pom(settings), libs_dir(settings))
+    return maven.install(settings, "s3proxy", _pom(settings), libs_dir(settings))
 
 
 def _endpoint(settings: Settings) -> str:
