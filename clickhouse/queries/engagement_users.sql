@@ -4,6 +4,7 @@
 -- one-dimension hourly slices: ~40 states an hour instead of thousands. Otherwise the wide rollups,
 -- at the coarsest level whose grain divides interval_s and to which the range is aligned.
 -- @unit users
+-- @api-only unique users over time for exports and the API; panels show events (`engagement`) and DAU (`active_users`)
 -- @param from DateTime64(3) = now-1h : start of the range, inclusive
 -- @param to DateTime64(3) = now : end of the range, exclusive
 -- @param interval_s UInt32 = 60 : bucket width in seconds (a multiple of 60)
