@@ -1,6 +1,7 @@
 -- Daily active users by a profile attribute looked up at query time in the users dictionary, so a
 -- profile (identify) that arrives late relabels past days too.
 -- @unit users
+-- @api-only an analyst's question (DAU by a profile attribute, relabelled by late profiles): `pulse query` / `pulse export`
 -- @param from DateTime64(3) = now-7d : first day (UTC) of the range
 -- @param to DateTime64(3) = now : end of the range, exclusive
 -- @param by String = segment in segment|age_band|country|language : the profile attribute

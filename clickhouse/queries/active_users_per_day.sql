@@ -1,6 +1,7 @@
 -- Daily active users over the range (the DAU line).
 -- With at most one filter it reads the daily slices (one state a day); with more, the daily rollup.
 -- @unit users
+-- @api-only the DAU series for exports and the API; the dashboard shows DAU/WAU/MAU through `active_users`
 -- @param from DateTime64(3) = now-30d : first day (UTC) of the range
 -- @param to DateTime64(3) = now : end of the range, exclusive
 -- @param country String = '' : ISO country code; '' means all

@@ -1,6 +1,7 @@
 -- Click -> conversion attribution: each conversion in the range is credited to the same user's
 -- latest click on the same campaign at most attribution_window_s before it (last-click).
 -- @unit conversions
+-- @api-only click-to-conversion analysis over raw events, too heavy for a refreshing panel: `pulse query` / `pulse export`
 -- @param from DateTime64(3) = now-1h : start of the range (conversion time), inclusive
 -- @param to DateTime64(3) = now : end of the range, exclusive
 -- @param attribution_window_s UInt32 = 86400 : the longest click -> conversion delay credited

@@ -16,29 +16,34 @@
 -- @column time DateTime : start of the bucket
 -- @column key String : value of the `by` dimension
 -- @column events UInt64 : events
+WITH
+    toUnixTimestamp({from:DateTime64(3)}) AS from_s,
+    toUnixTimestamp({to:DateTime64(3)})   AS to_s,
+    -- the grain, chosen once: the coarsest rollup level whose grain divides interval_s and to which
+    -- the range is aligned (hour, else 5 minutes, else minute)
+    multiIf({interval_s:UInt32} % 3600 = 0 AND from_s % 3600 = 0 AND to_s % 3600 = 0, 3600,
+            {interval_s:UInt32} % 300 = 0 AND from_s % 300 = 0 AND to_s % 300 = 0, 300,
+            60) AS grain_s,
+    -- no filter: the one-dimension slices answer; any filter needs the wide rollups
+    ({event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
+        AND {segment:String} = '' AND {category:String} = '') AS unfiltered
 SELECT time, key, sum(events) AS events
 FROM
 (
-    -- no filter: the slices of the `by` dimension
+    -- no filter: the slices of the `by` dimension (hourly slices at the hour grain, else per minute)
     SELECT toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time, value AS key, events
     FROM engagement_slices_per_hour
-    WHERE {event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
-      AND {segment:String} = '' AND {category:String} = ''
-      AND {interval_s:UInt32} % 3600 = 0
-      AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0
+    WHERE unfiltered AND grain_s = 3600
       AND dimension = {by:String}
       AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
     UNION ALL
     SELECT toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time, value AS key, events
     FROM engagement_slices_per_minute
-    WHERE {event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
-      AND {segment:String} = '' AND {category:String} = ''
-      AND NOT ({interval_s:UInt32} % 3600 = 0
-               AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0)
+    WHERE unfiltered AND grain_s != 3600
       AND dimension = {by:String}
       AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
     UNION ALL
-    -- filters: the wide rollups
+    -- filters: the wide rollups at the grain
     SELECT
         toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time,
         multiIf({by:String} = 'all', 'all', {by:String} = 'country', country, {by:String} = 'device_type', device_type,
@@ -48,26 +53,17 @@ FROM
     (
         SELECT bucket, event, country, device_type, segment, category, events
         FROM engagement_per_hour
-        WHERE {interval_s:UInt32} % 3600 = 0
-          AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0
-          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+        WHERE grain_s = 3600 AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
         UNION ALL
         SELECT bucket, event, country, device_type, segment, category, events
         FROM engagement_per_5m
-        WHERE {interval_s:UInt32} % 300 = 0
-          AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0
-          AND NOT ({interval_s:UInt32} % 3600 = 0
-                   AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0)
-          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+        WHERE grain_s = 300 AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
         UNION ALL
         SELECT bucket, event, country, device_type, segment, category, events
         FROM engagement_per_minute
-        WHERE NOT ({interval_s:UInt32} % 300 = 0
-                   AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0)
-          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+        WHERE grain_s = 60 AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
     )
-    WHERE NOT ({event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
-               AND {segment:String} = '' AND {category:String} = '')
+    WHERE NOT unfiltered
       AND ({event:String} = '' OR event = {event:String})
       AND ({country:String} = '' OR country = {country:String})
       AND ({device_type:String} = '' OR device_type = {device_type:String})

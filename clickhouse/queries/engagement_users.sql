@@ -4,6 +4,7 @@
 -- one-dimension hourly slices: ~40 states an hour instead of thousands. Otherwise the wide rollups,
 -- at the coarsest level whose grain divides interval_s and to which the range is aligned.
 -- @unit users
+-- @api-only unique users over time for exports and the API; panels show events (`engagement`) and DAU (`active_users`)
 -- @param from DateTime64(3) = now-1h : start of the range, inclusive
 -- @param to DateTime64(3) = now : end of the range, exclusive
 -- @param interval_s UInt32 = 60 : bucket width in seconds (a multiple of 60)
@@ -16,6 +17,17 @@
 -- @column time DateTime : start of the bucket
 -- @column key String : value of the `by` dimension
 -- @column users UInt64 : unique users (uniq-class estimate: exact while small, within 1% above)
+WITH
+    toUnixTimestamp({from:DateTime64(3)}) AS from_s,
+    toUnixTimestamp({to:DateTime64(3)})   AS to_s,
+    -- the grain, chosen once: the coarsest rollup level whose grain divides interval_s and to which
+    -- the range is aligned (hour, else 5 minutes, else minute)
+    multiIf({interval_s:UInt32} % 3600 = 0 AND from_s % 3600 = 0 AND to_s % 3600 = 0, 3600,
+            {interval_s:UInt32} % 300 = 0 AND from_s % 300 = 0 AND to_s % 300 = 0, 300,
+            60) AS grain_s,
+    -- hourly with no filter: the one-dimension hourly slices answer; anything else the wide rollups
+    ({event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
+        AND {segment:String} = '' AND {category:String} = '' AND grain_s = 3600) AS from_slices
 SELECT time, key, users
 FROM
 (
@@ -23,15 +35,12 @@ FROM
     SELECT toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time, value AS key,
            uniqCombinedMerge(users) AS users
     FROM engagement_slices_per_hour
-    WHERE {event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
-      AND {segment:String} = '' AND {category:String} = ''
-      AND {interval_s:UInt32} % 3600 = 0
-      AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0
+    WHERE from_slices
       AND dimension = {by:String}
       AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
     GROUP BY time, key
     UNION ALL
-    -- otherwise: the wide rollups (uniq states)
+    -- otherwise: the wide rollups at the grain (uniq states)
     SELECT
         toStartOfInterval(bucket, toIntervalSecond({interval_s:UInt32})) AS time,
         multiIf({by:String} = 'all', 'all', {by:String} = 'country', country, {by:String} = 'device_type', device_type,
@@ -41,28 +50,17 @@ FROM
     (
         SELECT bucket, event, country, device_type, segment, category, events, users
         FROM engagement_per_hour
-        WHERE {interval_s:UInt32} % 3600 = 0
-          AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0
-          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+        WHERE grain_s = 3600 AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
         UNION ALL
         SELECT bucket, event, country, device_type, segment, category, events, users
         FROM engagement_per_5m
-        WHERE {interval_s:UInt32} % 300 = 0
-          AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0
-          AND NOT ({interval_s:UInt32} % 3600 = 0
-                   AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0)
-          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+        WHERE grain_s = 300 AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
         UNION ALL
         SELECT bucket, event, country, device_type, segment, category, events, users
         FROM engagement_per_minute
-        WHERE NOT ({interval_s:UInt32} % 300 = 0
-                   AND toUnixTimestamp({from:DateTime64(3)}) % 300 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 300 = 0)
-          AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
+        WHERE grain_s = 60 AND bucket >= {from:DateTime64(3)} AND bucket < {to:DateTime64(3)}
     )
-    WHERE NOT ({event:String} = '' AND {country:String} = '' AND {device_type:String} = ''
-               AND {segment:String} = '' AND {category:String} = ''
-               AND {interval_s:UInt32} % 3600 = 0
-               AND toUnixTimestamp({from:DateTime64(3)}) % 3600 = 0 AND toUnixTimestamp({to:DateTime64(3)}) % 3600 = 0)
+    WHERE NOT from_slices
       AND ({event:String} = '' OR event = {event:String})
       AND ({country:String} = '' OR country = {country:String})
       AND ({device_type:String} = '' OR device_type = {device_type:String})

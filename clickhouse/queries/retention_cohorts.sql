@@ -1,6 +1,7 @@
 -- Retention: users grouped by the day they were first active (cohort), and how many of them are
 -- active again N days later.
 -- @unit users
+-- @api-only cohort retention for exports and analysts: `pulse query` / `pulse export`
 -- @param from DateTime64(3) = now-14d : first cohort day (UTC)
 -- @param to DateTime64(3) = now : end of the range, exclusive
 -- @column cohort_day Date : the day the cohort's users were first seen

@@ -1,7 +1,8 @@
 -- Sessions: each user's events split where they pause longer than gap_s (30 minutes), over raw
--- events in the range (a session crossing the range's edge is cut there). With no filter, the default
--- gap and a 1-hour range ending within 10 s of the live snapshot's end (the dashboard's last hour),
--- it reads `sessions_last_hour`, recomputed by the engine every 5 s with this same definition.
+-- events in the range (a session crossing the range's edge is cut there): the view
+-- `sessions_in_range` (0008), the one definition. With no filter, the default gap and a 1-hour range
+-- ending within 10 s of the live snapshot's end (the dashboard's last hour), it reads
+-- `sessions_last_hour`, which the engine recomputes every 5 s from that same view.
 -- @unit sessions
 -- @param from DateTime64(3) = now-1h : start of the range, inclusive
 -- @param to DateTime64(3) = now : end of the range, exclusive
@@ -35,23 +36,9 @@ FROM
     WHERE from_snapshot AND abs(dateDiff('millisecond', window_to, {to:DateTime64(3)})) <= 10000
     LIMIT 1
     UNION ALL
-    -- anything else: raw events
-    SELECT count() AS sessions, countIf(depth = 1) AS bounces, toInt64(sum(duration_ms)) AS total_duration_ms,
-           sum(depth) AS total_depth
-    FROM
-    (
-        SELECT toUInt64(length(session)) AS depth, session[-1] - session[1] AS duration_ms
-        FROM
-        (
-            SELECT arraySort(groupArray(toUnixTimestamp64Milli(event_time))) AS times
-            FROM events
-            WHERE NOT from_snapshot
-              AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
-              AND ({country:String} = '' OR country = {country:String})
-              AND ({device_type:String} = '' OR device_type = {device_type:String})
-            GROUP BY user_key  -- the hashed user (or anonymous) id: cheaper to group than the strings
-        )
-        ARRAY JOIN arraySplit((t, i) -> i > 1 AND t - times[i - 1] > {gap_s:UInt32} * 1000, times, arrayEnumerate(times)) AS session
-    )
-    HAVING NOT from_snapshot
+    -- anything else: raw events (a constant-false WHERE reads nothing)
+    SELECT sessions, bounces, total_duration_ms, total_depth
+    FROM sessions_in_range(from = {from:DateTime64(3)}, to = {to:DateTime64(3)}, gap_s = {gap_s:UInt32},
+                           country = {country:String}, device_type = {device_type:String})
+    WHERE NOT from_snapshot
 )

@@ -11,6 +11,7 @@ import grafanalib.core as g
 from pulse.grafana.named import Use
 from pulse.grafana.panels import FORMAT_TIME_SERIES, Link, PanelSpec, Row, hidden, query_variable, unit_override
 from pulse.grafana.panels import dashboard as pulse_dashboard
+from pulse.hot.keys import DEFAULT_KEYS
 
 from ..config import BUDGET_PACING_MAX, PIPELINE_HEALTH_UID, UNIFIED_UID
 
@@ -240,8 +241,8 @@ LIVE_REDIS = Row(
         PanelSpec(
             "stat",
             "Last 5 minutes (Redis)",
-            "Counters of the last 5 minutes from the hot tier (pulse:hot:win:5m).",
-            redis=("hgetall", "pulse:hot:win:5m", {}),
+            f"Counters of the last 5 minutes from the hot tier ({DEFAULT_KEYS.window(5)}).",
+            redis=("hgetall", DEFAULT_KEYS.window(5), {}),
             unit="short",
             width=12,
             height=6,
@@ -249,8 +250,8 @@ LIVE_REDIS = Row(
         PanelSpec(
             "bargauge",
             "Trending hashtags now (Redis)",
-            "Decayed 5-minute scores (pulse:hot:trending:hashtags:5m).",
-            redis=("zrange", "pulse:hot:trending:hashtags:5m", {"min": "-10", "max": "-1"}),
+            f"Decayed 5-minute scores ({DEFAULT_KEYS.trending('hashtags', 5)}).",
+            redis=("zrange", DEFAULT_KEYS.trending("hashtags", 5), {"min": "-10", "max": "-1"}),
             unit="short",
             width=12,
             height=6,

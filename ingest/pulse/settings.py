@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pulse.hot.keys import DEFAULT_PREFIX
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -166,7 +168,7 @@ class HotSettings(BaseModel):
 
     group_id: str = "pulse-hot-layer"
     metrics_port: int = 9465
-    key_prefix: str = Field(default="pulse:hot", description="every hot-layer key starts with this")
+    key_prefix: str = Field(default=DEFAULT_PREFIX, description="every hot-layer key starts with this")
     retention_s: int = Field(default=900, description="a bucket lives this long after its end (N9: 15 min)")
     max_batch_rows: int = 20_000
     max_batch_age_ms: int = 200

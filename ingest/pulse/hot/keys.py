@@ -23,6 +23,8 @@ DIMENSIONS: tuple[str, ...] = (
 WINDOWS: tuple[int, ...] = (1, 5, 15)
 #: Trending kinds: sorted sets of members scored per minute, then decayed into windows.
 TRENDING: tuple[str, ...] = ("hashtags", "posts")
+#: The prefix of a default install (``settings.hot.key_prefix``'s default).
+DEFAULT_PREFIX = "pulse:hot"
 
 
 @dataclass(frozen=True)
@@ -69,3 +71,8 @@ class Keys:
     def applied(self, topic: str, partition: int) -> str:
         """STRING: the last Kafka offset of this partition whose increments were applied."""
         return f"{self.prefix}:applied:{topic}:{partition}"
+
+
+#: The keys of a default install: what provisioned dashboards name in their Redis panels, so a panel
+#: says ``DEFAULT_KEYS.window(5)`` instead of spelling ``pulse:hot:win:5m`` a second time.
+DEFAULT_KEYS = Keys(DEFAULT_PREFIX)

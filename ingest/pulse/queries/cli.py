@@ -1,4 +1,5 @@
-"""``pulse query NAME -p k=v`` prints a table, ``pulse export NAME`` writes CSV/Parquet, ``pulse queries`` lists."""
+"""``pulse query NAME -p k=v`` prints a table, ``pulse export NAME`` writes CSV/Parquet, ``pulse queries`` lists,
+``pulse catalog`` prints (``--write``: writes) the metric catalog."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pulse.queries.catalog import DEFAULT_OUT, build
 from pulse.queries.export import FORMATS, export
 from pulse.queries.params import parse_assignments
 from pulse.queries.registry import load_all
@@ -70,7 +72,22 @@ def list_queries() -> None:
     Console().print(table)
 
 
+def catalog_command(
+    write: Annotated[bool, typer.Option("--write", help="write the catalog to --out instead of printing it")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="file --write writes")] = DEFAULT_OUT,
+) -> None:
+    """The metric catalog: each named query, what it reads, the migrations behind it, its panels and alerts."""
+    text = build()
+    if not write:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    Console().print(f"wrote {out}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("query")(query)
     app.command("export")(export_command)
     app.command("queries")(list_queries)
+    app.command("catalog")(catalog_command)

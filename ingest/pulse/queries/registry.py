@@ -11,6 +11,7 @@ Header lines (``--`` comments before the SQL)::
     -- @unit events
     -- @param NAME TYPE [= DEFAULT] [in a|b|c] : description
     -- @column NAME TYPE : description
+    -- @api-only reason                  (no panel or alert runs it, on purpose: see the catalog)
 """
 
 from __future__ import annotations
@@ -55,12 +56,23 @@ class NamedQuery:
     params: dict[str, Param] = field(default_factory=dict)
     columns: tuple[Column, ...] = ()
     path: Path | None = None
+    api_only: str | None = None  # why no panel or alert runs it (``@api-only``); None: some do
+
+
+def placeholders(sql: str) -> dict[str, str]:
+    """Each ``{name:Type}`` parameter of ``sql`` with its type; one name used with two types is an error."""
+    used: dict[str, str] = {}
+    for pname, ptype in _PLACEHOLDER.findall(sql):
+        if used.setdefault(pname, ptype) != ptype:
+            raise PulseError(f"parameter {pname} is used as {used[pname]} and as {ptype}")
+    return used
 
 
 def parse(name: str, text: str, path: Path | None = None) -> NamedQuery:
     """One query file; a header that does not match the SQL's placeholders is an error."""
     description: list[str] = []
     unit = ""
+    api_only: str | None = None
     params: dict[str, Param] = {}
     columns: list[Column] = []
     body: list[str] = []
@@ -71,6 +83,10 @@ def parse(name: str, text: str, path: Path | None = None) -> NamedQuery:
             tag = stripped[2:].strip()
             if tag.startswith("@unit"):
                 unit = tag.removeprefix("@unit").strip()
+            elif tag.startswith("@api-only"):
+                api_only = tag.removeprefix("@api-only").strip()
+                if not api_only:
+                    raise PulseError(f"{name}: @api-only needs a reason")
             elif tag.startswith("@param"):
                 match = _PARAM.match(tag)
                 if match is None:
@@ -88,14 +104,14 @@ def parse(name: str, text: str, path: Path | None = None) -> NamedQuery:
         in_header = False
         body.append(line)
     sql = "\n".join(body).strip()
-    used: dict[str, str] = {}
-    for pname, ptype in _PLACEHOLDER.findall(sql):
-        if used.setdefault(pname, ptype) != ptype:
-            raise PulseError(f"{name}: parameter {pname} is used as {used[pname]} and as {ptype}")
+    try:
+        used = placeholders(sql)
+    except PulseError as error:
+        raise PulseError(f"{name}: {error}") from error
     declared = {p.name: p.type for p in params.values()}
     if declared != used:
         raise PulseError(f"{name}: header declares {declared} but the SQL uses {used}")
-    return NamedQuery(name, " ".join(description).strip(), unit, sql, params, tuple(columns), path)
+    return NamedQuery(name, " ".join(description).strip(), unit, sql, params, tuple(columns), path, api_only)
 
 
 @cache
