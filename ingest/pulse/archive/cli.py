@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
 from pulse.contracts.events import Family
-from pulse.logs import configure_logging
 from pulse.settings import get_settings
-from pulse.worker.resilience import run_until_signalled
 
 TOPIC_OPTION = typer.Option(None, help="topic family or full name (repeatable; default: every warehouse topic)")
 
@@ -21,21 +17,30 @@ def run(
     metrics_port: int = typer.Option(None, help="/metrics and /healthz port (default: settings.archive.metrics_port)"),
 ) -> None:
     """Archive every raw topic (dead letters included) until SIGTERM/SIGINT, then flush and commit."""
-    from pulse.archive.consumer import Archiver
+    from pulse.archive import metrics
+    from pulse.archive.sink import ArchiveSink
     from pulse.archive.store import ArchiveStore
-    from pulse.worker.health import Health, serve
+    from pulse.worker.health import Health
+    from pulse.worker.offset_ranges import OffsetRangeWorker
+    from pulse.worker.service import Worker, run_service
 
     settings = get_settings()
-    configure_logging(settings.log_level, service="archiver")
-    health = Health("archiver")
-    serve(health, settings.stack.host, metrics_port or settings.archive.metrics_port)
     topics = [settings.kafka.topic(family) for family in Family]
 
-    async def main() -> None:
-        archiver = Archiver(settings, ArchiveStore(settings), topics, health)
-        await run_until_signalled(archiver.stop, archiver.run)
+    def archiver(health: Health) -> Worker:
+        sink = ArchiveSink(settings.archive, ArchiveStore(settings))
+        return OffsetRangeWorker(
+            sink,
+            settings.kafka,
+            settings.archive,
+            topics,
+            role="archiver",
+            health=health,
+            lag=metrics.LAG,
+            max_poll_interval_ms=30 * 60 * 1000,  # an S3 outage holds the loop in its retries: stay in the group
+        )
 
-    asyncio.run(main())
+    run_service(settings, "archiver", metrics_port or settings.archive.metrics_port, archiver)
 
 
 def register(root: typer.Typer) -> None:
