@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
-from pulse.contracts.events import WAREHOUSE_FAMILIES
-from pulse.logs import configure_logging
 from pulse.settings import get_settings
-from pulse.worker.resilience import run_until_signalled
 
 app = typer.Typer(help="The hot tier: the last 15 minutes of the event stream in Redis.", no_args_is_help=True)
 
@@ -19,22 +14,16 @@ def run(
     metrics_port: int = typer.Option(None, help="/metrics and /healthz port (default: settings.hot.metrics_port)"),
 ) -> None:
     """Count the enriched topics into Redis until SIGTERM/SIGINT, then apply what is pending."""
+    from pulse.contracts.events import WAREHOUSE_FAMILIES
     from pulse.hot.consumer import HotUpdater
     from pulse.tls import async_redis
-    from pulse.worker.health import Health, serve
+    from pulse.worker.health import Health
+    from pulse.worker.service import Worker, run_service
 
     settings = get_settings()
-    configure_logging(settings.log_level, service="hot")
-    health = Health("hot")
-    serve(health, settings.stack.host, metrics_port or settings.hot.metrics_port)
     topics = [settings.kafka.topic(family) for family in WAREHOUSE_FAMILIES]
 
-    async def main() -> None:
-        redis = async_redis(settings.redis)
-        updater = HotUpdater(settings, redis, topics, health)
-        try:
-            await run_until_signalled(updater.stop, updater.run)
-        finally:
-            await redis.aclose()
+    def updater(health: Health) -> Worker:
+        return HotUpdater(settings, async_redis(settings.redis), topics, health)
 
-    asyncio.run(main())
+    run_service(settings, "hot", metrics_port or settings.hot.metrics_port, updater)
