@@ -131,7 +131,7 @@ class HotUpdater:
     async def run(self) -> None:
         self.consumer.subscribe(self.topics, listener=self.assignments)
         try:
-            await start_consumer(self.consumer, "hot")
+            await start_consumer(self.consumer, self.settings.kafka, "hot")
         except BaseException:
             await self.redis.aclose()
             raise

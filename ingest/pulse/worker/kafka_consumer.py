@@ -27,13 +27,13 @@ def partition_consumer(kafka: KafkaSettings, *, group_id: str, role: str, **over
     )
 
 
-async def start_consumer(consumer: AIOKafkaConsumer, role: str) -> None:
+async def start_consumer(consumer: AIOKafkaConsumer, kafka: KafkaSettings, role: str) -> None:
     """Join the group, or fail with what to do about an unreachable Kafka (not a stack trace)."""
     try:
         await consumer.start()
     except KafkaError as error:
         await consumer.stop()
         raise PulseError(
-            f"{role}: cannot reach Kafka ({error}); "
+            f"{role}: cannot reach Kafka at {kafka.bootstrap_servers} ({error}); "
             "start it with `pulse stack up` or set PULSE_KAFKA__BOOTSTRAP_SERVERS"
         ) from error

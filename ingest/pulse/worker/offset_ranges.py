@@ -136,6 +136,7 @@ class OffsetRangeWorker(Generic[B, P]):
         **consumer_options: Any,
     ) -> None:
         self.sink = sink
+        self.kafka = kafka
         self.topics = topics
         self.role = role
         self.health = health
@@ -203,7 +204,7 @@ class OffsetRangeWorker(Generic[B, P]):
 
     async def run(self) -> None:
         self.consumer.subscribe(self.topics, listener=self.assignments)
-        await start_consumer(self.consumer, self.role)
+        await start_consumer(self.consumer, self.kafka, self.role)
         lag_task = asyncio.create_task(report_lag_forever(self.consumer, lambda: self.next_offset, self.lag))
         try:
             while not self._stopping.is_set():
