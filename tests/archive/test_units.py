@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pulse.archive.consumer import RangeBatch
 from pulse.archive.layout import ArchiveObject, hour_of, intent_key, parse_intent, parse_key
 from pulse.archive.parquet import SCHEMA, Message, encode, to_parquet, to_table
 from pulse.archive.replay import ReplayBatch, ReplayedBatch, Replayer, batches, partition_lanes
+from pulse.archive.sink import RangeBatch
 from pulse.contracts.events import EnrichedEvent, encode_event
 from pulse.settings import Settings
 

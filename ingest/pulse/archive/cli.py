@@ -2,40 +2,50 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import typer
 
 from pulse.contracts.events import Family
-from pulse.logs import configure_logging
-from pulse.settings import get_settings
-from pulse.worker.resilience import run_until_signalled
+from pulse.settings import Settings, get_settings
+from pulse.worker.service import Worker, add_run_command
+
+if TYPE_CHECKING:
+    from pulse.worker.health import Health
 
 TOPIC_OPTION = typer.Option(None, help="topic family or full name (repeatable; default: every warehouse topic)")
 
 app = typer.Typer(help="The cold tier: raw topics archived as Parquet in S3.", no_args_is_help=True)
 
 
-@app.command()
-def run(
-    metrics_port: int = typer.Option(None, help="/metrics and /healthz port (default: settings.archive.metrics_port)"),
-) -> None:
-    """Archive every raw topic (dead letters included) until SIGTERM/SIGINT, then flush and commit."""
-    from pulse.archive.consumer import Archiver
+def archiver(settings: Settings, health: Health) -> Worker:
+    """Every raw topic (dead letters included) through the offset-range worker into S3 Parquet."""
+    from pulse.archive import metrics
+    from pulse.archive.sink import ArchiveSink
     from pulse.archive.store import ArchiveStore
-    from pulse.worker.health import Health, serve
+    from pulse.worker.offset_ranges import OffsetRangeWorker
 
-    settings = get_settings()
-    configure_logging(settings.log_level, service="archiver")
-    health = Health("archiver")
-    serve(health, settings.stack.host, metrics_port or settings.archive.metrics_port)
     topics = [settings.kafka.topic(family) for family in Family]
+    sink = ArchiveSink(settings.archive, ArchiveStore(settings))
+    return OffsetRangeWorker(
+        sink,
+        settings.kafka,
+        settings.archive,
+        topics,
+        role="archiver",
+        health=health,
+        lag=metrics.LAG,
+        max_poll_interval_ms=30 * 60 * 1000,  # an S3 outage holds the loop in its retries: stay in the group
+    )
 
-    async def main() -> None:
-        archiver = Archiver(settings, ArchiveStore(settings), topics, health)
-        await run_until_signalled(archiver.stop, archiver.run)
 
-    asyncio.run(main())
+add_run_command(
+    app,
+    "archiver",
+    "archive",
+    archiver,
+    "Archive every raw topic (dead letters included) until SIGTERM/SIGINT, then flush and commit.",
+)
 
 
 def register(root: typer.Typer) -> None:

@@ -9,6 +9,10 @@ Client retries (a messageId again at a later offset) are dropped by the loader's
 ``pulse.worker.client_retries``), so Redis counts what ClickHouse stores. The memory of recent messageIds
 is rebuilt on assignment by re-reading the partition back to the oldest offset whose retry could
 still land in a hot bucket (``retention_s`` ago), at most ``dedup_max_ids`` messages.
+
+It is not an offset-range sink (the marker, not an intent, decides what was applied), but it takes
+over partitions, retries Redis, reports lag and health with the same pieces as the offset-range
+worker (``pulse.worker``).
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
@@ -32,15 +36,14 @@ from pulse.hot.keys import Keys
 from pulse.hot.windows import refresh
 from pulse.hot.writer import APPLIED, HotWriter
 from pulse.settings import Settings
+from pulse.worker.assignments import Assignments
 from pulse.worker.client_retries import RecentIds
 from pulse.worker.health import Health
-from pulse.worker.kafka_consumer import partition_consumer
-from pulse.worker.resilience import report_lag_forever, retry_forever
+from pulse.worker.kafka_consumer import partition_consumer, start_consumer
+from pulse.worker.resilience import report_lag_forever, retry_reported
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 @dataclass
@@ -50,27 +53,8 @@ class Pending:
     opened_at: float = field(default_factory=time.monotonic)
 
 
-class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, updater: HotUpdater) -> None:
-        self.updater = updater
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        for tp in revoked:
-            self.updater.pending.pop(tp, None)
-            self.updater.applied.pop(tp, None)
-            self.updater.recent.pop(tp, None)
-            self.updater.resume_at.pop(tp, None)
-            with contextlib.suppress(KeyError):
-                metrics.LAG.remove(tp.topic, str(tp.partition))
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        partitions = list(assigned)
-        self.updater.consumer.pause(*partitions)
-        await self.updater.start_partitions(partitions)
-
-
 class HotUpdater:
-    """Consumes enriched events into the Redis hot layer until ``stop()``."""
+    """Consumes enriched events into the Redis hot layer until ``stop()``; closes ``redis`` when done."""
 
     def __init__(self, settings: Settings, redis: Redis, topics: list[str], health: Health) -> None:
         self.settings = settings
@@ -88,43 +72,45 @@ class HotUpdater:
         self.resume_at: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self.consumer = partition_consumer(settings.kafka, group_id=settings.hot.group_id, role="hot")
+        self.assignments = Assignments(self.consumer, self)
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def _redis(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         """Retry a Redis call with backoff until it succeeds: an outage only grows lag."""
-
-        def failed(error: Exception, delay: float) -> None:
-            metrics.ERRORS.labels(operation).inc()
-            self.health.failing("redis", f"{operation}: {error}")
-            log.warning("redis failed, retrying", extra={"operation": operation, "error": str(error)[:300]})
-            self.health.beat()
-
-        return await retry_forever(
-            call, delays=RETRY_DELAYS_S, on_error=failed, on_success=lambda: self.health.recovered("redis")
+        return await retry_reported(
+            call,
+            health=self.health,
+            dependency="redis",
+            operation=operation,
+            count=lambda _: metrics.ERRORS.labels(operation).inc(),
         )
 
-    async def start_partitions(self, partitions: list[TopicPartition]) -> None:
+    def forget(self, tp: TopicPartition) -> None:
+        """Not applied: the next owner reads it again (and its marker drops what was)."""
+        self.pending.pop(tp, None)
+        self.applied.pop(tp, None)
+        self.recent.pop(tp, None)
+        self.resume_at.pop(tp, None)
+        with contextlib.suppress(KeyError):
+            metrics.LAG.remove(tp.topic, str(tp.partition))
+
+    async def recover(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Read each partition's marker and resume right after it (or at the commit, if later),
         first re-reading the recent messages whose retries must still be recognised."""
+        starts: dict[TopicPartition, int] = {}
         for tp in partitions:
             marker = self.keys.applied(tp.topic, tp.partition)
             applied = await self._redis("get_marker", functools.partial(self.writer.applied_offset, marker))
             committed = await self.consumer.committed(tp) or 0
-            if tp not in self.consumer.assignment():
-                continue
             start = max(committed, applied + 1)
-            remember_from = await self._remember_from(tp, start)
+            starts[tp] = await self._remember_from(tp, start)
             self.applied[tp] = applied
             self.recent[tp] = RecentIds(self.settings.loader.dedup_max_ids)
             self.resume_at[tp] = start
             self.pending.pop(tp, None)
-            if remember_from:
-                self.consumer.seek(tp, remember_from)
-            else:
-                await self.consumer.seek_to_beginning(tp)
-        self.consumer.resume(*(tp for tp in partitions if tp in self.consumer.assignment()))
+        return starts
 
     async def _remember_from(self, tp: TopicPartition, start: int) -> int:
         """The first offset whose messageId must be remembered before counting from ``start``: a
@@ -143,8 +129,12 @@ class HotUpdater:
         return max(oldest, min(at.offset, start)) if at is not None else start
 
     async def run(self) -> None:
-        self.consumer.subscribe(self.topics, listener=_Assignments(self))
-        await self.consumer.start()
+        self.consumer.subscribe(self.topics, listener=self.assignments)
+        try:
+            await start_consumer(self.consumer, self.settings.kafka, "hot")
+        except BaseException:
+            await self.redis.aclose()
+            raise
         background = [
             asyncio.create_task(self._refresh_forever()),
             asyncio.create_task(self._report_lag_forever()),
@@ -155,7 +145,7 @@ class HotUpdater:
                 self.health.beat()
                 records = await self.consumer.getmany(timeout_ms=50, max_records=cfg.max_batch_rows)
                 for tp, messages in records.items():
-                    if tp not in self.applied:
+                    if not self.assignments.owns(tp) or tp not in self.applied:
                         continue  # fetched before an assignment finished: read again after the seek
                     resume_at = self.resume_at[tp]
                     if messages[0].offset < resume_at:
@@ -183,6 +173,7 @@ class HotUpdater:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.consumer.stop()
+            await self.redis.aclose()
 
     async def _apply(self, tp: TopicPartition, pending: Pending) -> None:
         if self.pending.get(tp) is pending:

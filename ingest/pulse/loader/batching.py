@@ -56,6 +56,14 @@ class OffsetRange:
 
 
 @dataclass(frozen=True)
+class Intent:
+    """A range a loader planned for a partition (inserted or not), as ``loader_batches`` records it."""
+
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
 class DeadLetter:
     offset: int
     raw_message: bytes

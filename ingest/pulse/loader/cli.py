@@ -2,36 +2,39 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import typer
-from prometheus_client import start_http_server
 
-from pulse.contracts.events import WAREHOUSE_FAMILIES, Family
-from pulse.logs import configure_logging
-from pulse.settings import get_settings
-from pulse.worker.resilience import run_until_signalled
+from pulse.settings import Settings
+from pulse.worker.service import Worker, add_run_command
+
+if TYPE_CHECKING:
+    from pulse.worker.health import Health
 
 app = typer.Typer(help="The Kafka -> ClickHouse loader (exactly-once offset-range batches).", no_args_is_help=True)
 
 
-@app.command()
-def run(
-    metrics_port: int = typer.Option(None, help="Prometheus /metrics port (default: settings.loader.metrics_port)"),
-) -> None:
-    """Consume the warehouse topics and load them until SIGTERM/SIGINT, then flush and commit."""
-    from pulse.loader.consumer import Loader
+def loader(settings: Settings, health: Health) -> Worker:
+    """The warehouse topics, and the dead-letter topic (into ``rejected_events``, so rejected input is
+    queryable next to events), through the offset-range worker into the warehouse."""
+    from pulse.contracts.events import WAREHOUSE_FAMILIES, Family
+    from pulse.loader import metrics
     from pulse.loader.sink import WarehouseSink
     from pulse.warehouse.client import connect
+    from pulse.worker.offset_ranges import OffsetRangeWorker
 
-    settings = get_settings()
-    configure_logging(settings.log_level, service="loader")
-    start_http_server(metrics_port or settings.loader.metrics_port, addr=settings.stack.host)
-    # the dead-letter topic lands in rejected_events, so rejected input is queryable next to events
     topics = [settings.kafka.topic(family) for family in (*WAREHOUSE_FAMILIES, Family.DEAD_LETTER)]
+    sink = WarehouseSink(settings, lambda: connect(settings))
+    return OffsetRangeWorker(
+        sink, settings.kafka, settings.loader, topics, role="loader", health=health, lag=metrics.LAG
+    )
 
-    async def main() -> None:
-        loader = Loader(settings, WarehouseSink(lambda: connect(settings)), topics)
-        await run_until_signalled(loader.stop, loader.run)
 
-    asyncio.run(main())
+add_run_command(
+    app,
+    "loader",
+    "loader",
+    loader,
+    "Consume the warehouse topics and load them until SIGTERM/SIGINT, then flush and commit.",
+)

@@ -1,15 +1,26 @@
-"""Writes offset-range batches to the warehouse, and finds the range to rebuild after a crash."""
+"""The loader's offset-range sink: batches into the warehouse, intents and tokens making them exactly-once.
+
+Before inserting a range the loader appends it to ``loader_batches`` (the intent), then inserts its
+rows under ``insert_deduplication_token`` = the range's token, so the re-insert of a range (after a
+crash between insert and commit, or a replay by a new consumer group) is dropped by the warehouse.
+Kafka, commits and retries are the worker's (``pulse.worker.offset_ranges``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 import orjson
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 from clickhouse_connect.driver.client import Client
 
-from pulse.loader.batching import OffsetRange, PartitionBatch
+from pulse.contracts.events import Family
+from pulse.loader import metrics
+from pulse.loader.batching import Intent, PartitionBatch
+from pulse.settings import Settings
 from pulse.warehouse.client import ClientPerThread
+from pulse.worker.client_retries import RecentIds
 
 EVENTS_TABLE = "events"
 INTENTS_TABLE = "loader_batches"
@@ -35,26 +46,80 @@ LIMIT {limit:UInt32}
 """
 
 
-@dataclass(frozen=True)
-class Intent:
-    """A range a loader planned for a partition (inserted or not)."""
-
-    first: int
-    last: int
-
-
 class WarehouseSink:
-    """Blocking writes through clickhouse-connect; the loader calls them from a worker thread."""
+    """An ``OffsetRangeSink`` through clickhouse-connect (blocking; the worker calls it from threads).
 
-    def __init__(self, connect: Callable[[], Client]) -> None:
+    It also keeps each partition's recent messageIds, rebuilt from the warehouse on assignment, so a
+    client's retry (same messageId, later offset) is dropped (``pulse.worker.client_retries``); and it
+    routes the collector's dead-letter topic to ``rejected_events``.
+    """
+
+    dependency = "warehouse"
+
+    def __init__(self, settings: Settings, connect: Callable[[], Client]) -> None:
+        self.settings = settings.loader
+        self.rejected_topic = settings.kafka.topic(Family.DEAD_LETTER)
+        self.recent_ids: dict[TopicPartition, RecentIds] = {}
         self._clients = ClientPerThread(connect)
 
-    def planned_ranges(self, topic: str, committed: dict[int, int]) -> dict[int, list[Intent]]:
-        """Ranges planned at or after each partition's committed offset, in offset order.
+    def planned_ranges(self, committed: Mapping[TopicPartition, int]) -> dict[TopicPartition, list[Intent]]:
+        """The intents at or after each partition's committed offset; also rebuilds its recent messageIds.
 
-        Normally at most one (a crash between insert and commit); after an offset reset, every
+        Normally at most one range (a crash between insert and commit); after an offset reset, every
         range since, so a replay cuts the same blocks and deduplication drops them.
         """
+        by_topic: dict[str, dict[int, int]] = {}
+        for tp, offset in committed.items():
+            by_topic.setdefault(tp.topic, {})[tp.partition] = offset
+        planned = {
+            TopicPartition(topic, partition): ranges
+            for topic, offsets in by_topic.items()
+            for partition, ranges in self.topic_ranges(topic, offsets).items()
+        }
+        cfg = self.settings
+        recent = {
+            tp: RecentIds(
+                cfg.dedup_max_ids,
+                self.recent_message_ids(tp.topic, tp.partition, cfg.dedup_window_s, cfg.dedup_max_ids),
+            )
+            for tp in committed
+        }
+        self.recent_ids.update(recent)  # only once every read succeeded: a retry starts over
+        return planned
+
+    def forget(self, tp: TopicPartition) -> None:
+        self.recent_ids.pop(tp, None)
+
+    def new_batch(
+        self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes], plan: Intent | None, must_end_at: int | None
+    ) -> PartitionBatch:
+        rejected = tp.topic == self.rejected_topic
+        return PartitionBatch(
+            tp.topic, tp.partition, must_end_at=must_end_at, rebuild=plan is not None, rejected=rejected
+        )
+
+    def add(self, batch: PartitionBatch, record: ConsumerRecord[bytes, bytes]) -> bool:
+        if not batch.accepts(record.offset):
+            return False
+        recent = None if batch.rejected else self.recent_ids.get(TopicPartition(batch.topic, batch.partition))
+        batch.add(record.offset, record.value, recent.seen if recent is not None else None)
+        return True
+
+    def ready(self, batch: PartitionBatch, now: float) -> bool:
+        return batch.is_ready(self.settings.max_batch_rows, self.settings.max_batch_age_ms / 1000, now)
+
+    def written(self, batch: PartitionBatch, *, committed: bool, seconds: float) -> None:
+        metrics.INSERT_SECONDS.observe(seconds)
+        metrics.ROWS.labels(batch.topic).inc(len(batch.rows))
+        metrics.DEAD_LETTERS.labels(batch.topic).inc(len(batch.dead_letters))
+        metrics.DUPLICATES.labels(batch.topic).inc(batch.duplicates)
+        metrics.BATCHES.labels(batch.topic, "rebuild" if batch.rebuild else "new").inc()
+
+    def failed(self, operation: str, error: Exception, batch: PartitionBatch | None) -> None:
+        metrics.WRITE_ERRORS.labels(batch.topic if batch is not None else operation).inc()
+
+    def topic_ranges(self, topic: str, committed: dict[int, int]) -> dict[int, list[Intent]]:
+        """Ranges planned at or after each partition's committed offset, in offset order."""
         partitions = sorted(committed)
         parameters = {"topic": topic, "partitions": partitions, "committed": [committed[p] for p in partitions]}
         result = self._clients.client.query(_PLANNED_RANGES, parameters=parameters)
@@ -69,7 +134,7 @@ class WarehouseSink:
         rows = self._clients.client.query(_RECENT_IDS, parameters=parameters).result_rows
         return [str(row[0]) for row in reversed(rows)]
 
-    def write(self, batch: PartitionBatch) -> OffsetRange:
+    def write(self, batch: PartitionBatch) -> None:
         """Record the intent (unless rebuilding one), then insert rows and dead letters under its token."""
         offsets = batch.offsets
         if not batch.rebuild:
@@ -102,4 +167,3 @@ class WarehouseSink:
                 for dead in batch.dead_letters
             )
             self._clients.client.raw_insert(DEAD_LETTERS_TABLE, None, lines, settings=settings, fmt="JSONEachRow")
-        return offsets

@@ -1,4 +1,4 @@
-"""`/metrics` plus `/healthz` for the long-running consumers (hot layer, archiver).
+"""`/metrics` plus `/healthz` for the long-running consumers (loader, hot layer, archiver).
 
 prometheus_client's own server answers every path with metrics, so a probe could not tell a wedged
 loop from a live one. Here ``/healthz`` is 200 while the service's loop keeps beating and 503 once

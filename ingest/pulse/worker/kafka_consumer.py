@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
+from pulse.errors import PulseError
 from pulse.settings import KafkaSettings
 from pulse.tls import kafka_options
 
@@ -23,3 +25,15 @@ def partition_consumer(kafka: KafkaSettings, *, group_id: str, role: str, **over
         fetch_max_bytes=64 * 1024 * 1024,
         **overrides,
     )
+
+
+async def start_consumer(consumer: AIOKafkaConsumer, kafka: KafkaSettings, role: str) -> None:
+    """Join the group, or fail with what to do about an unreachable Kafka (not a stack trace)."""
+    try:
+        await consumer.start()
+    except KafkaError as error:
+        await consumer.stop()
+        raise PulseError(
+            f"{role}: cannot reach Kafka at {kafka.bootstrap_servers} ({error}); "
+            "start it with `pulse stack up` or set PULSE_KAFKA__BOOTSTRAP_SERVERS"
+        ) from error

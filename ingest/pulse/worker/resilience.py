@@ -8,6 +8,7 @@ brokers' end offsets so it keeps growing, visibly, while they wait.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
@@ -16,13 +17,20 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Gauge
 
+from pulse.worker.health import Health
+
+log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: Seconds between tries of a failing sink call, the last repeating: quick at first (a blip costs
+#: little lag), then capped so a long outage is polled every few seconds, never given up on.
+RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 async def retry_forever(
     call: Callable[[], Awaitable[T]],
     *,
-    delays: Sequence[float],
+    delays: Sequence[float] = RETRY_DELAYS_S,
     on_error: Callable[[Exception, float], None],
     on_success: Callable[[], None] | None = None,
 ) -> T:
@@ -43,6 +51,29 @@ async def retry_forever(
         if on_success is not None:
             on_success()
         return result
+
+
+async def retry_reported(
+    call: Callable[[], Awaitable[T]],
+    *,
+    health: Health,
+    dependency: str,
+    operation: str,
+    count: Callable[[Exception], None],
+) -> T:
+    """``retry_forever`` for a worker's store: each failure is ``count``ed (the worker's error metric),
+    logged, and named on ``/healthz`` until the call succeeds; the loop still beats while it waits."""
+
+    def failed(error: Exception, delay: float) -> None:
+        count(error)
+        health.failing(dependency, f"{operation}: {error}")
+        log.warning(
+            f"{dependency} failed, retrying",
+            extra={"operation": operation, "error": str(error)[:500], "delay_s": delay},
+        )
+        health.beat()
+
+    return await retry_forever(call, on_error=failed, on_success=lambda: health.recovered(dependency))
 
 
 async def report_lag_forever(
