@@ -28,19 +28,19 @@ def pipeline_specs(settings: Settings) -> dict[str, ServiceSpec]:
     host = settings.stack.host
     collector_url = f"http://{settings.collector.host}:{settings.collector.port}"
 
-    def consumer(name: str, command: str, metrics_port: int, *, healthz: bool = True) -> ServiceSpec:
-        """``pulse <command> run``, ready once its metrics port answers (and its /healthz, if it serves one)."""
+    def consumer(name: str, command: str, metrics_port: int) -> ServiceSpec:
+        """``pulse <command> run``, ready once its /healthz answers (every worker serves one beside /metrics)."""
         return ServiceSpec(
             name=name,
             argv=[sys.executable, "-m", "pulse", command, "run"],
             port=metrics_port,
             host=host,
             env=env,
-            ready=(lambda: answers_ok(f"http://{host}:{metrics_port}/healthz")) if healthz else None,
+            ready=lambda: answers_ok(f"http://{host}:{metrics_port}/healthz"),
         )
 
     return {
-        "loader": consumer("loader", "loader", settings.loader.metrics_port, healthz=False),
+        "loader": consumer("loader", "loader", settings.loader.metrics_port),
         "hot": consumer("hot", "hot", settings.hot.metrics_port),
         "archiver": consumer("archiver", "archive", settings.archive.metrics_port),
         "collector": ServiceSpec(
