@@ -4,7 +4,6 @@ generated traffic, returns what its panel type needs, and the key panels equal t
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +13,6 @@ from clickhouse_connect.driver.client import Client
 from pulse.generator.truth import TruthReport
 from pulse.grafana.dashboards import DASHBOARDS, unified
 from pulse.grafana.datasources import CLICKHOUSE
-from pulse.grafana.emulation.demo import live_traffic
 from pulse.grafana.emulation.links import explore_panes, render_link
 from pulse.grafana.emulation.macros import QueryContext, TimeRange, calculate_interval, expand_macros
 from pulse.grafana.emulation.render import PanelQuery, expand, panel_range, panels, resolve_variables
@@ -24,15 +22,6 @@ from tests.support.grafana_expressions import evaluate_rule
 from tests.support.provisioning import provisioned_rule
 
 NUMERIC = ("Int", "UInt", "Float", "Decimal", "Nullable(Int", "Nullable(UInt", "Nullable(Float")
-
-
-@pytest.fixture(scope="module")
-def loaded(client: Client) -> tuple[TruthReport, TimeRange]:
-    truth, start = live_traffic(client)
-    assert truth.first_event and truth.last_event
-    end = datetime.fromisoformat(truth.last_event.replace("Z", "+00:00")) + timedelta(seconds=1)
-    end = max(end, datetime.now(UTC))
-    return truth, TimeRange.between(start, end)
 
 
 def run(client: Client, query: PanelQuery) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:

@@ -25,6 +25,9 @@ ANALYST_TABLES = (
     "campaigns_latest",
 )
 
+COLUMNS = """SELECT table, name, comment FROM system.columns
+             WHERE database = {db:String} AND table IN {tables:Array(String)}"""
+
 
 def test_every_analyst_column_has_a_comment(warehouse: Warehouse) -> None:
     database = f"comments_{uuid.uuid4().hex[:8]}"
@@ -39,10 +42,7 @@ def test_every_analyst_column_has_a_comment(warehouse: Warehouse) -> None:
     }
     assert {"engagement_per_minute", "ad_performance_per_hour", "user_days", "users_per_minute"} <= rollups
     tables = sorted(rollups | set(ANALYST_TABLES))
-    rows = client.query(
-        "SELECT table, name, comment FROM system.columns WHERE database = {db:String} AND table IN {tables:Array(String)}",
-        parameters={"db": database, "tables": tables},
-    ).result_rows
+    rows = client.query(COLUMNS, parameters={"db": database, "tables": tables}).result_rows
     assert {row[0] for row in rows} == set(tables), "a listed table does not exist"
     missing = sorted(f"{table}.{name}" for table, name, comment in rows if not comment.strip())
     assert not missing, f"columns without a comment: {missing}"
@@ -51,8 +51,5 @@ def test_every_analyst_column_has_a_comment(warehouse: Warehouse) -> None:
     before = sorted(rows)
     client.command(f"DELETE FROM {database}.schema_migrations WHERE version = 200")  # applying it again
     assert [m.version for m in migrate(client, database, discover())] == [200]
-    again = client.query(
-        "SELECT table, name, comment FROM system.columns WHERE database = {db:String} AND table IN {tables:Array(String)}",
-        parameters={"db": database, "tables": tables},
-    ).result_rows
+    again = client.query(COLUMNS, parameters={"db": database, "tables": tables}).result_rows
     assert sorted(again) == before
