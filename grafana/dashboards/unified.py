@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import grafanalib.core as g
 
-from pulse.grafana.named import Use
-from pulse.grafana.panels import FORMAT_TIME_SERIES, Link, PanelSpec, Row, hidden, query_variable, unit_override
+from pulse.grafana.named import Use, variable_value
+from pulse.grafana.panels import (
+    FORMAT_TIME_SERIES,
+    Link,
+    PanelSpec,
+    Row,
+    explore_use,
+    hidden,
+    query_variable,
+    unit_override,
+)
 from pulse.grafana.panels import dashboard as pulse_dashboard
 from pulse.hot.keys import DEFAULT_KEYS
 
@@ -186,6 +195,12 @@ TRENDING = Row(
     ],
 )
 
+CAMPAIGN_KPIS = Use(
+    "ad_performance",
+    _filters("country", "device_type", "segment", campaign_id="campaign"),
+    fixed={"by": "campaign"},
+)
+
 ADVERTISING = Row(
     "Advertising",
     [
@@ -209,11 +224,7 @@ ADVERTISING = Row(
             "table",
             "Campaign KPIs",
             "Impressions, clicks, conversions, CTR, CVR, CPA and ROAS per campaign.",
-            Use(
-                "ad_performance",
-                _filters("country", "device_type", "segment", campaign_id="campaign"),
-                fixed={"by": "campaign"},
-            ),
+            CAMPAIGN_KPIS,
             unit="short",
             width=16,
             height=6,
@@ -228,7 +239,7 @@ ADVERTISING = Row(
             thresholds=(("blue", None), ("green", 0.8), ("orange", 1.1), ("red", BUDGET_PACING_MAX)),
             width=8,
             height=8,
-            links=[("Campaign KPIs (Explore)", "/explore")],
+            links=[("Campaign KPIs (Explore)", explore_use(CAMPAIGN_KPIS))],
         ),
         funnel("Ad", journey="ads", steps="impression -> click -> conversion"),
         funnel("Engagement", journey="engagement", steps="view -> like -> share"),
@@ -268,8 +279,8 @@ def variables() -> list[g.Template]:
             "region",
             "Region",
             "SELECT DISTINCT region FROM engagement_geo_per_minute "
-            "WHERE bucket >= now() - INTERVAL 1 DAY AND (${country:sqlstring} = '' OR country = "
-            "${country:sqlstring}) ORDER BY region",
+            "WHERE bucket >= now() - INTERVAL 1 DAY AND "
+            f"({variable_value('country')} = '' OR country = {variable_value('country')}) ORDER BY region",
         ),
         query_variable("device_type", "Device", dims.format(col="device_type")),
         query_variable("segment", "Segment", dims.format(col="segment")),

@@ -1,10 +1,15 @@
-"""One warehouse per module loaded with generated traffic (enriched by the collector's code)."""
+"""One warehouse database for the Grafana tests, loaded once with generated traffic (collector-enriched)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from pulse.generator.truth import TruthReport
+from pulse.grafana.emulation.demo import live_traffic
+from pulse.grafana.emulation.macros import TimeRange
 from pulse.settings import Settings
 from pulse.warehouse.client import connect
 from tests.support.stack import StackHandle
@@ -24,3 +29,14 @@ def migrated(warehouse_stack: Settings, test_stack: StackHandle) -> Settings:
 @pytest.fixture(scope="session")
 def client(migrated: Settings) -> Client:
     return connect(migrated)
+
+
+@pytest.fixture(scope="session")
+def loaded(client: Client) -> tuple[TruthReport, TimeRange]:
+    """Ten minutes of traffic ending now, loaded once (a second load would double every count), and the
+    absolute range that holds it."""
+    truth, start = live_traffic(client)
+    assert truth.first_event and truth.last_event
+    end = datetime.fromisoformat(truth.last_event.replace("Z", "+00:00")) + timedelta(seconds=1)
+    end = max(end, datetime.now(UTC))
+    return truth, TimeRange.between(start, end)

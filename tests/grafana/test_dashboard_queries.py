@@ -4,32 +4,25 @@ generated traffic, returns what its panel type needs, and the key panels equal t
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from pulse.generator.truth import TruthReport
 from pulse.grafana.dashboards import DASHBOARDS, unified
-from pulse.grafana.emulation.demo import live_traffic
-from pulse.grafana.emulation.macros import QueryContext, TimeRange, expand_macros
-from pulse.grafana.emulation.render import PanelQuery, expand, resolve_variables
+from pulse.grafana.datasources import CLICKHOUSE
+from pulse.grafana.emulation.links import explore_panes, render_link
+from pulse.grafana.emulation.macros import QueryContext, TimeRange, calculate_interval, expand_macros
+from pulse.grafana.emulation.render import PanelQuery, expand, panel_range, panels, resolve_variables
+from pulse.grafana.emulation.variables import VariableState, interpolate
 from pulse.grafana.generate import dashboard_json
 from tests.support.grafana_expressions import evaluate_rule
 from tests.support.pipeline import ad_totals
 from tests.support.provisioning import provisioned_rule
 
 NUMERIC = ("Int", "UInt", "Float", "Decimal", "Nullable(Int", "Nullable(UInt", "Nullable(Float")
-
-
-@pytest.fixture(scope="module")
-def loaded(client: Client) -> tuple[TruthReport, TimeRange]:
-    truth, start = live_traffic(client)
-    assert truth.first_event and truth.last_event
-    end = datetime.fromisoformat(truth.last_event.replace("Z", "+00:00")) + timedelta(seconds=1)
-    end = max(end, datetime.now(UTC))
-    return truth, TimeRange.between(start, end)
 
 
 def run(client: Client, query: PanelQuery) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
@@ -98,10 +91,91 @@ def test_filters_select_a_subset(client: Client, loaded: tuple[TruthReport, Time
     one = resolve_variables(board, client, window, {"country": country})
     by_title = {q.title: q for q in expand(board, window, one)}
     query = by_title["Events by country"]
-    assert f"'{country}'" in query.sql
+    assert f"decodeURLComponent('{quote(country, safe='')}')" in query.sql
     _, _, rows = run(client, query)
     assert rows  # drilled into regions of that country
     assert sum(r[1] for r in rows) == truth.per_country[country]
+
+
+def explored(board: dict[str, Any], window: TimeRange, variables: dict[str, VariableState]) -> dict[str, str]:
+    """Panel title -> the final SQL Explore runs when that panel's "Explore this query" link is followed:
+    the link rendered by Grafana for this view, its ``panes`` decoded, the query's macros expanded for the
+    pane's range (and the panel's interval: Explore's own depends on its width)."""
+    out = {}
+    for panel in panels(board):
+        if not any(t.get("datasource", {}).get("uid") == CLICKHOUSE["uid"] for t in panel.get("targets") or []):
+            continue
+        links = {link["title"]: link["url"] for link in panel["links"]}
+        assert "Explore this query" in links, f"{panel['title']}: no Explore link"
+        range_ = panel_range(panel, window)
+        (pane,) = explore_panes(render_link(links["Explore this query"], variables, range_)).values()
+        assert pane.datasource == CLICKHOUSE["uid"] and pane.time_range == TimeRange(range_.from_ms, range_.to_ms)
+        (query,) = pane.queries
+        (target,) = panel["targets"]
+        assert {k: query[k] for k in ("refId", "datasource", "format", "editorType")} == {
+            k: target[k] for k in ("refId", "datasource", "format", "editorType")
+        }
+        assert query["rawSql"] == interpolate(target["rawSql"], variables), f"{panel['title']}: not the panel's SQL"
+        interval = calculate_interval(pane.time_range, int(panel.get("maxDataPoints") or 1000), panel.get("interval"))
+        out[panel["title"]] = expand_macros(query["rawSql"], QueryContext(pane.time_range, interval))
+    return out
+
+
+@pytest.mark.parametrize("module", DASHBOARDS, ids=lambda m: m.UID)
+def test_every_panel_opens_its_query_in_explore(
+    client: Client, loaded: tuple[TruthReport, TimeRange], module: Any
+) -> None:
+    """The link carries the panel's SQL (macros kept), the view's variables and the panel's range: what
+    Explore runs is exactly what the panel runs, and it runs on the engine."""
+    truth, window = loaded
+    board = dashboard_json(module)
+    country = max(truth.per_country, key=lambda c: truth.per_country[c])
+    ranges = (window, TimeRange.last(window.span_ms, window.to_ms))  # absolute, and relative (overrides apply)
+    selections = ({}, {"country": country}) if module is unified else ({},)
+    for range_ in ranges:
+        for chosen in selections:
+            variables = resolve_variables(board, client, range_, chosen)
+            in_explore = explored(board, range_, variables)
+            queries = expand(board, range_, variables)
+            assert set(in_explore) == {q.title for q in queries}
+            for query in queries:
+                assert in_explore[query.title] == query.sql, query.title
+    for sql in explored(board, window, resolve_variables(board, client, window)).values():
+        client.query(sql)
+
+
+def test_explore_link_of_the_pacing_panel_opens_campaign_kpis(
+    client: Client, loaded: tuple[TruthReport, TimeRange]
+) -> None:
+    """The pacing panel's extra link opens the Campaign KPIs query, not an empty pane."""
+    _, window = loaded
+    board = dashboard_json(unified)
+    variables = resolve_variables(board, client, window)
+    by_title = {p["title"]: p for p in panels(board)}
+    url = {link["title"]: link["url"] for link in by_title["Budget pacing"]["links"]}["Campaign KPIs (Explore)"]
+    (pane,) = explore_panes(render_link(url, variables, window)).values()
+    assert pane.queries[0]["rawSql"] == interpolate(by_title["Campaign KPIs"]["targets"][0]["rawSql"], variables)
+    kpis = {q.title: q for q in expand(board, window, variables)}["Campaign KPIs"]
+    sql = expand_macros(pane.queries[0]["rawSql"], QueryContext(pane.time_range, 1000))
+    assert client.query(sql).result_rows == client.query(kpis.sql).result_rows
+
+
+def test_panel_overrides_apply_only_under_a_relative_range(
+    client: Client, loaded: tuple[TruthReport, TimeRange]
+) -> None:
+    """Grafana gives a panel with ``timeFrom`` the range ``now-<timeFrom>``..``now`` when the dashboard's range
+    is relative, and the dashboard's own range when it is absolute (the override is ignored)."""
+    _, window = loaded
+    board = dashboard_json(unified)
+    variables = resolve_variables(board, client, window)
+    relative = TimeRange.last(window.span_ms, window.to_ms)
+    live = "Events per second (live)"
+    assert {q.title: q for q in expand(board, window, variables)}[live].time_range == window
+    assert {q.title: q for q in expand(board, relative, variables)}[live].time_range == TimeRange.last(
+        300_000, window.to_ms
+    )
+    plain = {q.title: q for q in expand(board, relative, variables)}["Events by type"]
+    assert plain.time_range == relative
 
 
 def test_key_panels_equal_the_ground_truth(client: Client, loaded: tuple[TruthReport, TimeRange]) -> None:

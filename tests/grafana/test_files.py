@@ -144,6 +144,13 @@ def test_variable_interpolation_matches_grafana() -> None:
     nested = "$__conditionalAll(c IN (${country:sqlstring}), ${country}) AND $__conditionalAll(d = 1, $country)"
     assert interpolate(nested, {"country": country}) == "1=1 AND 1=1"
     assert interpolate("$__conditionalAll(a, b, $country)", {"country": country}) == "$__conditionalAll(a, b, '')"
+    # scenes formatRegistry: sqlstring doubles ' and backslashes " (nothing else); percentencode is RFC 3986
+    # strict and, unlike other formats, encodes a custom all value too (CustomAllValue.formatter).
+    odd = VariableState("country", ["a\"b\\ c'é"], [], "__all")
+    assert interpolate("${country:sqlstring}", {"country": odd}) == "'a\\\"b\\ c''é'"
+    assert interpolate("${country:percentencode}", {"country": odd}) == "a%22b%5C%20c%27%C3%A9"
+    custom = VariableState("country", [ALL], ["DE"], "x y")
+    assert interpolate("${country:percentencode}|${country:sqlstring}", {"country": custom}) == "x%20y|x y"
 
 
 def test_helm_values_use_the_same_role_mapping() -> None:

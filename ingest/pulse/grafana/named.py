@@ -7,8 +7,10 @@ query's parameters is fed. The translation is mechanical, so the panel runs exac
 - ``{from:DateTime64(3)}`` / ``{to:DateTime64(3)}`` -> ``$__fromTime_ms`` / ``$__toTime_ms``
   (the dashboard or rule time range, millisecond precision, DateTime64 like the parameter);
 - ``{interval_s:UInt32}`` -> ``$__interval_s`` (the panel interval, at least 1 s);
-- a parameter fed by a dashboard variable -> ``${var:sqlstring}``; the variable's All is the
-  custom all value ``''``, which the queries read as "all";
+- a parameter fed by a dashboard variable -> :func:`variable_value`: the value percent-encoded by
+  Grafana (``${var:percentencode}``) and decoded by ClickHouse, so no value can end the literal early
+  (``sqlstring`` only doubles ``'``: a value ending in ``\\`` escapes the closing quote in ClickHouse);
+  the variable's All is the custom all value :data:`ALL_VALUE`, read as ``''``, the queries' "all";
 - any other parameter -> a typed literal (the panel's fixed value, else the header default).
 """
 
@@ -24,6 +26,20 @@ from pulse.queries.registry import NamedQuery, get
 _PLACEHOLDER = re.compile(r"\{(\w+):([^{}]+)\}")
 TIME_MACROS = {"from": "$__fromTime_ms", "to": "$__toTime_ms"}
 INTERVAL_MACRO = "$__interval_s"
+#: A variable's custom All value. Only URL-unreserved characters, so it reads the same after
+#: percent-encoding and after the one decoding of an Explore link's URL; Grafana itself takes this
+#: value in a ``var-`` URL parameter for All, so it can never be an ordinary selection.
+ALL_VALUE = "__all"
+
+
+def variable_value(variable: str) -> str:
+    """The SQL expression of a dashboard variable's current value, exact for every string.
+
+    Grafana's ``percentencode`` leaves only ``A-Za-z0-9-_.~`` and ``%XX`` (RFC 3986, UTF-8), none of
+    which ends or escapes a ClickHouse string literal, and it encodes a custom all value too;
+    ``decodeURLComponent`` gives back the value's bytes. All (:data:`ALL_VALUE`) becomes ``''``.
+    """
+    return f"ifNull(nullIf(decodeURLComponent('${{{variable}:percentencode}}'), '{ALL_VALUE}'), '')"
 
 
 @dataclass(frozen=True)
@@ -75,7 +91,7 @@ def to_grafana_sql(use: Use) -> str:
         if name in use.variables:
             if ch_type != "String":
                 raise PulseError(f"{use.name}: variable for {name} must feed a String parameter, not {ch_type}")
-            return f"${{{use.variables[name]}:sqlstring}}"
+            return variable_value(use.variables[name])
         return literal(query.params[name].default, ch_type)
 
     sql = _PLACEHOLDER.sub(replace, query.sql).rstrip().rstrip(";")

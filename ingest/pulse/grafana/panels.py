@@ -7,20 +7,24 @@ expects; grafanalib's SqlTarget would write a string), Prometheus or Redis targe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import attr
 import grafanalib.core as g
 
 from pulse.grafana.datasources import CLICKHOUSE, PROMETHEUS, REDIS
-from pulse.grafana.named import Use, to_grafana_sql
+from pulse.grafana.named import ALL_VALUE, Use, to_grafana_sql
 
 SCHEMA_VERSION = 39  # dashboards are written in the current JSON model; Grafana runs no migrations
 FORMAT_TIME_SERIES = 0
 FORMAT_TABLE = 1
-EXPLORE_LINK = "/explore?schemaVersion=1&panes=%7B%22p%22%3A%7B%22datasource%22%3A%22pulse-clickhouse%22%7D%7D"
+#: Grafana's reference syntax ``${name}`` / ``${name:format}``: what a link leaves for Grafana to fill in.
+_LINK_REFERENCE = re.compile(r"\$\{\w+(?::\w+)?\}")
 
 
 @attr.s
@@ -145,10 +149,43 @@ def _field_config(spec: PanelSpec) -> dict[str, Any]:
     }
 
 
+def explore_url(targets: Sequence[Mapping[str, Any]]) -> str:
+    """Grafana's Explore URL (``/explore?schemaVersion=1&panes=…``) opening ``targets`` as the panel holds them.
+
+    One pane on the ClickHouse data source with the panel's queries (SQL with its macros, which
+    Explore expands for its own range) and the panel's time range as ``${__from}``/``${__to}``
+    (epoch ms). Everything is percent-encoded except Grafana references ``${name:format}``, which
+    Grafana fills in when it renders the link: the dashboard variables inside the SQL (encoded by
+    ``percentencode``, see :func:`pulse.grafana.named.variable_value`) and the range. A macro's ``$``
+    is encoded, so Grafana leaves it for Explore. Limit: Explore decodes the URL once, so a selected
+    value containing ``'``, ``"``, ``\\``, ``%`` or a control character reaches Explore's SQL raw and
+    breaks it (a panel link has no format that encodes twice); the panel itself is exact for any value.
+    """
+    keys = ("refId", "datasource", "editorType", "rawSql", "format", "queryType")
+    pane = {
+        "datasource": CLICKHOUSE["uid"],
+        "queries": [{key: target[key] for key in keys if key in target} for target in targets],
+        "range": {"from": "${__from}", "to": "${__to}"},
+    }
+    text = json.dumps({"pulse": pane}, separators=(",", ":"), ensure_ascii=False)
+    parts, last = [], 0
+    for match in _LINK_REFERENCE.finditer(text):
+        parts += [quote(text[last : match.start()], safe=""), match.group(0)]
+        last = match.end()
+    parts.append(quote(text[last:], safe=""))
+    return "/explore?schemaVersion=1&panes=" + "".join(parts)
+
+
+def explore_use(use: Use, fmt: int = FORMAT_TABLE) -> str:
+    """The Explore URL of a named query use (for a link to a query another panel shows)."""
+    return explore_url([ClickHouseTarget(to_grafana_sql(use), fmt=fmt, named=use.name).to_json_data()])
+
+
 def _links(spec: PanelSpec) -> list[dict[str, Any]]:
     links = [{"title": title, "url": url, "targetBlank": False} for title, url in spec.links]
     if spec.use is not None or spec.sql is not None:
-        links.append({"title": "Explore this query", "url": EXPLORE_LINK})
+        targets = [target.to_json_data() for target in spec.targets()]
+        links.append({"title": "Explore this query", "url": explore_url(targets), "targetBlank": False})
     return links
 
 
@@ -232,7 +269,7 @@ def build_panels(rows: Sequence[Row]) -> list[g.Panel]:
 
 
 def query_variable(name: str, label: str, sql: str) -> g.Template:
-    """A ClickHouse query variable with All meaning ``''`` (the named queries' "all")."""
+    """A ClickHouse query variable whose All (:data:`ALL_VALUE`) the named queries read as ``''``, "all"."""
     return g.Template(
         name=name,
         label=label,
@@ -240,7 +277,7 @@ def query_variable(name: str, label: str, sql: str) -> g.Template:
         dataSource=dict(CLICKHOUSE),
         type="query",
         includeAll=True,
-        allValue="''",
+        allValue=ALL_VALUE,
         multi=False,
         refresh=2,
         sort=1,

@@ -24,14 +24,30 @@ class MacroError(PulseError):
 
 @dataclass(frozen=True)
 class TimeRange:
-    """A dashboard or rule time range, in epoch milliseconds (what Grafana sends the backend)."""
+    """A dashboard or rule time range, in epoch milliseconds (what Grafana sends the backend).
+
+    ``now_ms`` is set for a relative range (``now-6h`` .. ``now``): the moment ``now`` was evaluated.
+    An absolute range (a zoom, a shared link with fixed ``from``/``to``) has none; Grafana applies a
+    panel's relative time override only to relative ranges.
+    """
 
     from_ms: int
     to_ms: int
+    now_ms: int | None = None
 
     @classmethod
     def between(cls, start: datetime, end: datetime) -> TimeRange:
+        """An absolute range."""
         return cls(int(start.timestamp() * 1000), int(end.timestamp() * 1000))
+
+    @classmethod
+    def last(cls, span_ms: int, now_ms: int) -> TimeRange:
+        """The relative range ``now-<span>`` .. ``now``, evaluated at ``now_ms``."""
+        return cls(now_ms - span_ms, now_ms, now_ms)
+
+    @property
+    def is_relative(self) -> bool:
+        return self.now_ms is not None
 
     @property
     def span_ms(self) -> int:

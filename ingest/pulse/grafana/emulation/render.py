@@ -28,6 +28,7 @@ class PanelQuery:
     fmt: int
     named: str | None
     sql: str  # final SQL, as the engine receives it
+    time_range: TimeRange  # the range Grafana gives the panel (its override applied or not)
 
 
 def panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -36,11 +37,15 @@ def panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         yield from panel.get("panels", [])  # collapsed rows
 
 
-def _panel_range(panel: Mapping[str, Any], time_range: TimeRange) -> TimeRange:
+def panel_range(panel: Mapping[str, Any], time_range: TimeRange) -> TimeRange:
+    """The range Grafana gives a panel: its ``timeFrom`` override (``now-<timeFrom>`` .. ``now``) when the
+    dashboard's range is relative, else the dashboard's range itself -- under an absolute range (a zoom,
+    a link with fixed times) Grafana ignores the override (scenes ``PanelTimeRange.getTimeOverride``:
+    ``rangeUtil.isRelativeTimeRange(parent.raw)``)."""
     override = panel.get("timeFrom")
-    if not override:
+    if not override or time_range.now_ms is None:
         return time_range
-    return TimeRange(time_range.to_ms - interval_to_ms(override), time_range.to_ms)
+    return TimeRange.last(interval_to_ms(override), time_range.now_ms)
 
 
 def resolve_variables(
@@ -73,11 +78,11 @@ def expand(
             source = target.get("datasource") or panel.get("datasource") or {}
             if source.get("uid") != CLICKHOUSE["uid"]:
                 continue
-            panel_range = _panel_range(panel, time_range)
-            interval = calculate_interval(panel_range, int(panel.get("maxDataPoints") or 1000), panel.get("interval"))
+            range_ = panel_range(panel, time_range)
+            interval = calculate_interval(range_, int(panel.get("maxDataPoints") or 1000), panel.get("interval"))
             builtins = {"__interval": f"{interval // 1000}s", "__interval_ms": str(interval)}
             sql = interpolate(target["rawSql"], variables, builtins)
-            sql = expand_macros(sql, QueryContext(panel_range, interval))
+            sql = expand_macros(sql, QueryContext(range_, interval))
             out.append(
                 PanelQuery(
                     panel["id"],
@@ -87,15 +92,16 @@ def expand(
                     target["format"],
                     target.get("pulseQuery"),
                     sql,
+                    range_,
                 )
             )
     return out
 
 
 def now_range(span_s: int, now: datetime | None = None) -> TimeRange:
+    """The relative range ``now-<span_s>s`` .. ``now`` (``now`` may be set: a dataset loaded earlier)."""
     end = now or datetime.now(UTC)
-    to_ms = int(end.timestamp() * 1000)
-    return TimeRange(to_ms - span_s * 1000, to_ms)
+    return TimeRange.last(span_s * 1000, int(end.timestamp() * 1000))
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Grafana's template-variable interpolation (``TemplateSrv.replace``) for the formats Pulse uses.
 
-Pulse panels always name a format (``${country:sqlstring}``), so the result never depends on a
-data source's default formatter; :func:`interpolate` refuses a bare ``$var`` inside SQL. As in
-Grafana, a variable set to All with a custom all value is replaced by that value *unformatted*
-(that is how ``allValue: "''"`` turns into the empty-string literal the named queries read as
-"all"); without a custom all value, All means every option, formatted.
+Sources: grafana/scenes ``formatRegistry.ts`` (the formats) and ``MultiValueVariable.ts``
+(``CustomAllValue``). Pulse panels always name a format (``${country:percentencode}``), so the
+result never depends on a data source's default formatter; :func:`interpolate` refuses a bare
+``$var`` inside SQL. As in Grafana, a variable set to All with a custom all value is replaced by that
+value unformatted, except under ``percentencode`` (encoded like any value) and ``text`` ("All");
+without a custom all value, All means every option, formatted.
 ``$__conditionalAll(cond, $var)`` is the plugin's browser-side rewrite (``applyConditionalAll``),
 applied before interpolation; it does nothing in alert rules (no browser).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from pulse.errors import PulseError
 from pulse.grafana.emulation.macros import bracket_args
@@ -41,7 +43,15 @@ class VariableState:
 
 
 def _sqlstring(values: Sequence[str]) -> str:
-    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
+    """``'`` doubled and ``"`` backslashed -- and nothing else: a ``\\`` stays, which ClickHouse reads as an escape."""
+    return ",".join("'" + v.replace("'", "''").replace('"', '\\"') + "'" for v in values)
+
+
+def _percentencode(values: Sequence[str]) -> str:
+    """``encodeURIComponentStrict``: RFC 3986 unreserved characters kept, all else ``%XX`` of UTF-8;
+    several values as the glob ``{a,b}``. A lone surrogate cannot be encoded (JavaScript throws too)."""
+    text = values[0] if len(values) == 1 else "{" + ",".join(values) + "}"
+    return quote(text, safe="", encoding="utf-8", errors="strict")
 
 
 def _singlequote(values: Sequence[str]) -> str:
@@ -54,6 +64,7 @@ def _doublequote(values: Sequence[str]) -> str:
 
 FORMATS: dict[str, Callable[[Sequence[str]], str]] = {
     "sqlstring": _sqlstring,
+    "percentencode": _percentencode,
     "singlequote": _singlequote,
     "doublequote": _doublequote,
     "csv": ",".join,
@@ -68,14 +79,18 @@ _VAR_NAME = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 def format_value(variable: VariableState, fmt: str | None) -> str:
     """One variable reference, as TemplateSrv would print it."""
     if variable.is_all:
-        if variable.all_value is not None and fmt not in ("text", "percentencode"):
-            return variable.all_value  # custom all values are never formatted
+        if variable.all_value is not None:
+            if fmt == "percentencode":
+                return _percentencode([variable.all_value])
+            if fmt == "text":
+                return "All"
+            return variable.all_value  # other formats leave a custom all value as it is
         values: Sequence[str] = variable.options
     else:
         values = variable.current
     if fmt is None:
         raise InterpolationError(
-            f"${variable.name} needs an explicit format in SQL, e.g. ${{{variable.name}:sqlstring}}"
+            f"${variable.name} needs an explicit format in SQL, e.g. ${{{variable.name}:percentencode}}"
         )
     if fmt not in FORMATS:
         raise InterpolationError(f"format {fmt!r} of ${variable.name} is not one Pulse supports: {sorted(FORMATS)}")
