@@ -13,8 +13,9 @@ from pulse.grafana.named import Use
 from pulse.grafana.panels import FORMAT_TIME_SERIES, Link, PanelSpec, Row, dashboard_url, rate
 from pulse.grafana.panels import dashboard as pulse_dashboard
 
-from ..alerts.pipeline import CONSUMER_LAG, FRESHNESS, REJECT_RATE
-from ..config import FRESHNESS_MAX_S, FRESHNESS_WARN_S, LOADER_LAG_MAX, PIPELINE_HEALTH_UID, RUNBOOKS, UNIFIED_UID
+from ..alerts.consumers import CONSUMER_LAG
+from ..alerts.pipeline import FRESHNESS, REJECT_RATE
+from ..config import CONSUMER_LAG_MAX, FRESHNESS_MAX_S, FRESHNESS_WARN_S, PIPELINE_HEALTH_UID, RUNBOOKS, UNIFIED_UID
 
 UID = PIPELINE_HEALTH_UID
 TITLE = "Pulse — pipeline health"
@@ -110,7 +111,7 @@ LAG = Row(
                 ("sum by (topic) (pulse_archive_lag_messages)", "archive {{topic}}"),
             ],
             unit="short",
-            thresholds=(("green", None), ("red", LOADER_LAG_MAX)),
+            thresholds=(("green", None), ("red", CONSUMER_LAG_MAX)),
             width=12,
             height=6,
             links=[runbook("lag", CONSUMER_LAG)],
