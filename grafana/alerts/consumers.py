@@ -32,14 +32,18 @@ class Consumer:
     def stuck(self) -> str:
         """Messages the lag grew by over the window if not one batch was committed in it, else 0.
 
-        The ``or`` gives a topic whose counter has no series yet (nothing committed since the worker
-        started) zero progress, so a worker stuck from its start still fires.
+        A labelled counter appears at 1 on its first commit, which ``increase()`` cannot see: a series
+        created inside the window (``unless ... offset``) counts as progress too. The last ``or`` gives a
+        topic with no counter series at all (nothing committed since the worker started) zero progress,
+        so a worker stuck from its start still fires.
         """
+        w = STUCK_WINDOW
         progress = (
-            f"sum by (topic) (increase({self.committed}[{STUCK_WINDOW}]))"
+            f"(sum by (topic) (increase({self.committed}[{w}])) > 0)"
+            f" or on (topic) sum by (topic) ({self.committed} unless {self.committed} offset {w})"
             f" or on (topic) (0 * sum by (topic) ({self.lag}))"
         )
-        return f"sum by (topic) (delta({self.lag}[{STUCK_WINDOW}])) * on (topic) (({progress}) == bool 0)"
+        return f"sum by (topic) (delta({self.lag}[{w}])) * on (topic) (({progress}) == bool 0)"
 
 
 LOADER = Consumer(
