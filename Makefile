@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PULSE  := $(BIN)/pulse
 
-.PHONY: install up down test lint typecheck generate bench clean deploy-tools deploy-test
+.PHONY: install up down test lint typecheck generate bench clean deploy-tools deploy-test observability-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ clean:
 
 deploy-tools:  ## helm (built with Go, cached in ~/.cache/pulse/bin) and the Compose schema
 	bash helm/scripts/install-tools.sh
+
+observability-tools:  ## prometheus, promtool, amtool (built with Go, cached in ~/.cache/pulse/bin); the tests run it too
+	bash helm/scripts/install-tools.sh prometheus promtool amtool
 
 deploy-test: install  ## helm lint/template, Kubernetes + Compose schemas, manifest policy
 	$(BIN)/pytest tests/deploy

@@ -23,9 +23,20 @@ RUNBOOKS = "https://github.com/pulse/pulse/blob/main/docs/runbooks.md"
 FRESHNESS_MAX_S = 5  # N2: p99 event -> dashboard at most 5 s
 FRESHNESS_WARN_S = 3
 REJECT_RATIO_MAX = 0.01
-LOADER_LAG_MAX = 100_000  # messages
+CONSUMER_LAG_MAX = 100_000  # messages behind, any consumer group (the archiver cuts at most 100k-row files)
+STUCK_WINDOW = "10m"  # a consumer is stuck when its lag grew over this long without one committed batch
 BUDGET_PACING_MAX = 1.2  # spend today / linear plan of the daily budget
 ANOMALY_Z_MAX = 4  # |z| against the same 15 minutes of the last 7 days
+
+#: Every component's Prometheus job: the down rules select by it; the chart's ServiceMonitors set it
+#: (relabelled, so it does not depend on the release name) and so does the tests' scrape config.
+JOBS = {
+    "collector": "pulse-collector",
+    "loader": "pulse-loader",
+    "hot-layer": "pulse-hot-layer",
+    "archiver": "pulse-archiver",
+    "warehouse": "pulse-warehouse",
+}
 
 # Teams: alert labels route by them; folders grant to them. Named after their IdP groups.
 PLATFORM = "platform"

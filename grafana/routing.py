@@ -2,7 +2,7 @@
 
 Everything critical or warning is also posted to the audit webhook; platform criticals page, the rest
 of platform goes to Slack (quiet in the Tuesday maintenance hour); ads mail and, with growth, post to
-the business channel outside nights and weekends.
+the business channel outside nights and weekends; any other team's alerts go to platform's Slack.
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ ROUTING = Routing(
         Route(receiver=PLATFORM_SLACK, matchers=(("team", "=", PLATFORM),), muted=(MAINTENANCE_WINDOW,)),
         Route(receiver=ADS_EMAIL, matchers=(("team", "=", ADS),), keep_matching=True, muted=(NIGHTS_AND_WEEKENDS,)),
         Route(receiver=BUSINESS_SLACK, matchers=(("team", "=~", f"{ADS}|{GROWTH}"),), muted=(NIGHTS_AND_WEEKENDS,)),
+        # Everything else (e.g. team finance). Not the root's default: an alert the audit route matched
+        # (it continues) counts as routed, and without this would reach nobody but the audit log.
+        Route(receiver=PLATFORM_SLACK, matchers=()),
     ),
     mute_timings=(NIGHTS_AND_WEEKENDS, MAINTENANCE_WINDOW),
 )

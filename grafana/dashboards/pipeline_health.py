@@ -13,8 +13,17 @@ from pulse.grafana.named import Use
 from pulse.grafana.panels import FORMAT_TIME_SERIES, Link, PanelSpec, Row, dashboard_url, rate
 from pulse.grafana.panels import dashboard as pulse_dashboard
 
-from ..alerts.pipeline import CONSUMER_LAG, FRESHNESS, REJECT_RATE
-from ..config import FRESHNESS_MAX_S, FRESHNESS_WARN_S, LOADER_LAG_MAX, PIPELINE_HEALTH_UID, RUNBOOKS, UNIFIED_UID
+from ..alerts.consumers import CONSUMER_LAG
+from ..alerts.pipeline import FRESHNESS, REJECT_RATE
+from ..config import (
+    CONSUMER_LAG_MAX,
+    FRESHNESS_MAX_S,
+    FRESHNESS_WARN_S,
+    JOBS,
+    PIPELINE_HEALTH_UID,
+    RUNBOOKS,
+    UNIFIED_UID,
+)
 
 UID = PIPELINE_HEALTH_UID
 TITLE = "Pulse — pipeline health"
@@ -110,7 +119,7 @@ LAG = Row(
                 ("sum by (topic) (pulse_archive_lag_messages)", "archive {{topic}}"),
             ],
             unit="short",
-            thresholds=(("green", None), ("red", LOADER_LAG_MAX)),
+            thresholds=(("green", None), ("red", CONSUMER_LAG_MAX)),
             width=12,
             height=6,
             links=[runbook("lag", CONSUMER_LAG)],
@@ -120,7 +129,7 @@ LAG = Row(
             "Loader errors",
             "Write errors and dead letters per second.",
             prom=[
-                rate("pulse_loader_write_errors_total", "write errors"),
+                rate("pulse_loader_write_errors_total", "write errors", job=JOBS["loader"]),
                 rate("pulse_loader_dead_letters_total", "dead letters"),
             ],
             unit="short",
@@ -133,7 +142,7 @@ LAG = Row(
             "Parquet files and bytes written per second; archive errors.",
             prom=[
                 rate("pulse_archive_files_total", "files"),
-                rate("pulse_archive_errors_total", "errors"),
+                rate("pulse_archive_errors_total", "errors", job=JOBS["archiver"]),
             ],
             unit="short",
             width=12,
@@ -222,7 +231,7 @@ REDIS = Row(
             "Events applied to the hot tier per second.",
             prom=[
                 rate("pulse_hot_updates_total", "updates"),
-                rate("pulse_hot_errors_total", "errors"),
+                rate("pulse_hot_errors_total", "errors", job=JOBS["hot-layer"]),
             ],
             unit="short",
             width=12,

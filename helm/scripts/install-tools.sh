@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Install the deployment tooling (helm, kubeconform) from source through the Go module proxy,
-# because a fresh CI machine has neither and no other download site is reachable.
+# Install the deployment and observability tooling (helm, kubeconform, prometheus, promtool, amtool)
+# from source through the Go module proxy, because a fresh CI machine has none of them and no other
+# download site is reachable.
 #
 # Everything lives under one cache folder so CI can keep it between runs:
 #   $PULSE_TOOLS_CACHE            (default ~/.cache/pulse)
 #     bin/helm-<version>          the helm binary, one file per pinned version
 #     bin/kubeconform-<version>
+#     bin/prometheus-<version>     Prometheus 3 (its Go module is tagged v0.3xx.y for release 3.xx.y)
+#     bin/promtool-<version>
+#     bin/amtool-<version>         Alertmanager's CLI (`amtool config routes test`)
 #     compose-spec-<version>.json the Compose Specification schema from compose-go
 #     go/                         GOMODCACHE + GOCACHE used by the builds (re-used when warm)
 #
-# Cold (empty Go caches) this takes a few minutes on 2 cores; warm it is a no-op.
+# Cold (empty Go caches) this takes a few minutes on 2 cores (prometheus: about 16 minutes on a loaded
+# shared 2-core machine, promtool then 18 s, amtool 2.5 min); warm it is a no-op.
 # Prints the absolute paths of the binaries, one per line, on stdout (logs go to stderr).
 set -euo pipefail
 
@@ -18,6 +23,9 @@ KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.7.0}"
 # The Compose Specification JSON schema ships inside the compose-go Go module (schema/compose-spec.json),
 # the same library `docker compose` itself validates with.
 COMPOSE_GO_VERSION="${COMPOSE_GO_VERSION:-v2.16.2}"
+# Prometheus 3.x is published to the Go proxy as github.com/prometheus/prometheus v0.3xx.y (release 3.xx.y).
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
+ALERTMANAGER_VERSION="${ALERTMANAGER_VERSION:-v0.35.0}"
 CACHE="${PULSE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulse}"
 BIN="$CACHE/bin"
 GO="${GO:-go}"
@@ -78,6 +86,13 @@ for tool in $want; do
             "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" ;;
     kubeconform) build kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION" ;;
     compose-schema) compose_schema ;;
-    *) log "unknown tool '$tool' (helm|kubeconform|compose-schema)"; exit 2 ;;
+    # No web UI assets (the builtinassets tag needs npm): the HTTP API is all the tests use.
+    prometheus) build prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_VERSION" \
+            "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" ;;
+    promtool) build promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" \
+            "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" ;;
+    amtool) build amtool github.com/prometheus/alertmanager/cmd/amtool "$ALERTMANAGER_VERSION" \
+            "-X github.com/prometheus/common/version.Version=$ALERTMANAGER_VERSION" ;;
+    *) log "unknown tool '$tool' (helm|kubeconform|compose-schema|prometheus|promtool|amtool)"; exit 2 ;;
   esac
 done

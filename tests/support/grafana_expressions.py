@@ -1,7 +1,8 @@
 """Grafana's server-side expressions for alert rules (reduce, math, threshold), evaluated in Python.
 
-A rule's data chain is: queries (here: ClickHouse, run on the engine) -> expressions -> the
-condition's refId. Each table row of a SQL result is one series: string columns become labels,
+A rule's data chain is: queries (ClickHouse run on the engine, or PromQL run on a real Prometheus:
+the caller answers them) -> expressions -> the condition's refId.
+Each table row of a SQL result is one series: string columns become labels,
 the single numeric column the value (Grafana's "numeric long" frames). A threshold yields 1 where
 it fires; the rule fires for the label sets whose condition value is non-zero.
 """
@@ -68,19 +69,13 @@ def _threshold(series: Series, evaluator: Mapping[str, Any]) -> Series:
     return {labels: [1.0 if not math.isnan(v[-1]) and test(v[-1], params) else 0.0] for labels, v in series.items()}
 
 
-def evaluate_rule(rule: Mapping[str, Any], client: Client, now_ms: int) -> dict[Labels, bool]:
-    """Run a provisioned rule's data chain at ``now_ms``; label set -> firing."""
+def evaluate_chain(rule: Mapping[str, Any], query: Callable[[Mapping[str, Any]], Series]) -> dict[Labels, bool]:
+    """Run a provisioned rule's data chain, ``query`` answering its data-source steps; label set -> firing."""
     results: dict[str, Series] = {}
     for step in rule["data"]:
         model = step["model"]
         if step["datasourceUid"] != "__expr__":
-            span = step["relativeTimeRange"]
-            window = TimeRange(now_ms - span["from"] * 1000, now_ms - span["to"] * 1000)
-            sql = expand_macros(model["rawSql"], QueryContext(window, int(model.get("intervalMs", 1000))))
-            result = client.query(sql)
-            results[step["refId"]] = table_to_series(
-                result.column_names, [t.name for t in result.column_types], result.result_rows
-            )
+            results[step["refId"]] = query(step)
         elif model["type"] == "reduce":
             mode = model.get("settings", {}).get("mode", "strict")
             results[step["refId"]] = _reduce(results[model["expression"]], model["reducer"], mode)
@@ -89,3 +84,15 @@ def evaluate_rule(rule: Mapping[str, Any], client: Client, now_ms: int) -> dict[
         else:
             raise PulseError(f"expression type {model['type']} is not implemented here")
     return {labels: bool(values[-1]) for labels, values in results[rule["condition"]].items()}
+
+
+def evaluate_rule(rule: Mapping[str, Any], client: Client, now_ms: int) -> dict[Labels, bool]:
+    """Run a provisioned ClickHouse rule's data chain at ``now_ms`` on the engine; label set -> firing."""
+
+    def sql(step: Mapping[str, Any]) -> Series:
+        model, span = step["model"], step["relativeTimeRange"]
+        window = TimeRange(now_ms - span["from"] * 1000, now_ms - span["to"] * 1000)
+        result = client.query(expand_macros(model["rawSql"], QueryContext(window, int(model.get("intervalMs", 1000)))))
+        return table_to_series(result.column_names, [t.name for t in result.column_types], result.result_rows)
+
+    return evaluate_chain(rule, sql)

@@ -296,10 +296,20 @@ def hidden(field: str) -> dict[str, Any]:
     return {"matcher": {"id": "byName", "options": field}, "properties": [{"id": "custom.hidden", "value": True}]}
 
 
-def rate(metric: str, legend: str, *, by: str | None = None) -> tuple[str, str]:
-    """A Prometheus counter's per-second rate over Grafana's rate interval, summed (per ``by``): (expr, legend)."""
+def rate(metric: str, legend: str, *, by: str | None = None, job: str | None = None) -> tuple[str, str]:
+    """A Prometheus counter's per-second rate over Grafana's rate interval, summed (per ``by``): (expr, legend).
+
+    ``job``: for a labelled counter that has no series before its first increment (errors), 0 while a
+    target of ``job`` is scraped, instead of "No data" (which would read like a broken scrape).
+    """
     grouping = f" by ({by}) " if by else ""
-    return f"sum{grouping}(rate({metric}[$__rate_interval]))", legend
+    expr = f"sum{grouping}(rate({metric}[$__rate_interval]))"
+    return (f"{expr} or {idle_zero(job)}" if job else expr), legend
+
+
+def idle_zero(job: str) -> str:
+    """0 while at least one target of ``job`` answers its scrapes, no series otherwise."""
+    return f'0 * sum(up{{job="{job}"}} == 1)'
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,46 @@
+"""Every component answers Prometheus: one rule each, firing when its scrapes fail or its targets vanish."""
+
+from __future__ import annotations
+
+from pulse.grafana.alerting import Group, PromQL, Rule, Severity, below
+
+from ..config import JOBS, PLATFORM
+
+
+def up(job: str) -> str:
+    """1 per target that answered its last scrape, 0 per target that did not; a single 0 when none is left.
+
+    ``up == 0`` alone misses a component whose pods are all gone (no target, no ``up`` series):
+    ``absent()`` stands in for it, labelled with the job.
+    """
+    return f'up{{job="{job}"}} or (absent(up{{job="{job}"}}) - 1)'
+
+
+def down(component: str, *, name: str, severity: Severity, impact: str) -> Rule:
+    return Rule(
+        uid=f"pulse-down-{component}",
+        title=f"Pulse{name}Down",
+        summary=f"The {component} does not answer Prometheus: {impact}",
+        description=f"{{{{ $labels.instance }}}} of job {JOBS[component]} failed its scrapes (up = {{value}}).",
+        team=PLATFORM,
+        severity=severity,
+        query=PromQL(expr=up(JOBS[component])),
+        threshold=below(1),
+        window_s=300,
+        pending="2m",
+        no_data="Alerting",  # cannot happen (absent() answers), unless Prometheus itself is gone
+        labels={"component": component},
+    )
+
+
+COLLECTOR_DOWN = down("collector", name="Collector", severity="critical", impact="clients' events are refused")
+LOADER_DOWN = down("loader", name="Loader", severity="critical", impact="nothing reaches ClickHouse")
+HOT_LAYER_DOWN = down("hot-layer", name="HotLayer", severity="critical", impact="real-time panels freeze")
+ARCHIVER_DOWN = down("archiver", name="Archiver", severity="warning", impact="the S3 archive falls behind")
+WAREHOUSE_DOWN = down("warehouse", name="Warehouse", severity="critical", impact="loads and dashboards fail")
+
+GROUP = Group(
+    name="pulse-components",
+    interval="30s",
+    rules=(COLLECTOR_DOWN, LOADER_DOWN, HOT_LAYER_DOWN, ARCHIVER_DOWN, WAREHOUSE_DOWN),
+)

@@ -1,0 +1,109 @@
+"""Grafana's wiring in the chart: every variable the provisioning files reference has its key, from values/Secrets.
+
+Grafana expands ``$VAR`` / ``${VAR}`` / ``$__env{VAR}`` in the files the chart ships (``files/`` ->
+``provisioning/``); a reference without a key in Grafana's environment becomes an empty string at start-up
+(a contact point without endpoint, a data source without URL). Also: the ServiceMonitors' job labels are the
+ones the component-down rules select.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import yaml
+
+from pulse.grafana import discover
+from tests.support.provisioning import PROVISIONING
+
+from .conftest import PRODUCTION
+from .tools import CHART, Helm, Manifest, by_kind, named
+
+VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
+PROD_VALUES = yaml.safe_load(PRODUCTION.read_text())
+SENTINEL = "https://hooks.example/S3ntinel-webhook-do-not-leak"
+
+
+def references(relative: str) -> tuple[set[str], set[str]]:
+    """Plain ``$VAR``/``${VAR}`` references and ``$__env{VAR}`` ones of a provisioning file."""
+    text = (PROVISIONING / relative).read_text()
+    env = set(re.findall(r"\$__env\{(\w+)\}", text))
+    plain = {a or b for a, b in re.findall(r"(?<!\$)\$(?:\{(PULSE_\w+)\}|(PULSE_\w+))", text)}
+    return plain, env
+
+
+def secret_data(doc: Manifest) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()}
+
+
+def test_every_contact_point_variable_is_a_key_of_the_alerting_secret(default_docs: list[Manifest]) -> None:
+    plain, _ = references("alerting/notifications.yaml")
+    assert plain and all(name.startswith("PULSE_ALERT_") for name in plain), plain
+    secret = named(default_docs, "Secret", "pulse-grafana-alerting")
+    assert set(secret_data(secret)) == plain
+    assert {"name": "pulse-grafana-alerting"} in VALUES["grafana"]["envFromSecrets"]
+
+
+def test_every_datasource_variable_comes_from_the_env_configmap_or_a_secret(default_docs: list[Manifest]) -> None:
+    plain, env = references("datasources/pulse.yaml")
+    config = named(default_docs, "ConfigMap", "pulse-grafana-env")
+    assert set(config["data"]) == plain
+    assert env <= set(VALUES["grafana"]["envValueFrom"]), "secrets come from envValueFrom (secretKeyRef)"
+    assert {"name": "pulse-grafana-env"} in VALUES["grafana"]["envFromConfigMaps"]
+    assert config["data"]["PULSE_GRAFANA_PROMETHEUS_URL"] == VALUES["grafanaContent"]["prometheusUrl"]
+
+
+def test_prometheus_url_and_endpoints_come_from_values_and_stay_in_secrets(helm: Helm) -> None:
+    sets = [
+        "grafanaContent.prometheusUrl=http://prometheus.observability.svc:9090",
+        f"secrets.alerting.slackPlatformWebhook={SENTINEL}",
+        "secrets.alerting.pagerdutyKey=pd-key",
+    ]
+    text = helm.template_text(sets=sets)
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    config = named(docs, "ConfigMap", "pulse-grafana-env")
+    assert config["data"]["PULSE_GRAFANA_PROMETHEUS_URL"] == "http://prometheus.observability.svc:9090"
+    data = secret_data(named(docs, "Secret", "pulse-grafana-alerting"))
+    assert data["PULSE_ALERT_SLACK_PLATFORM_WEBHOOK"] == SENTINEL
+    assert data["PULSE_ALERT_PAGERDUTY_KEY"] == "pd-key"
+    assert SENTINEL not in text, "endpoints are only ever base64 inside the Secret"
+
+
+def test_external_endpoints_reach_grafana(helm: Helm) -> None:
+    docs = helm.template(
+        sets=[
+            "clickhouse.deploy=false",
+            "clickhouse.external.url=https://ch.example:8443",
+            "redis.deploy=false",
+            "redis.external.url=rediss://redis.example:6379/0",
+        ]
+    )
+    data = named(docs, "ConfigMap", "pulse-grafana-env")["data"]
+    assert data["PULSE_GRAFANA_CLICKHOUSE_HOST"] == "ch.example"
+    assert data["PULSE_GRAFANA_REDIS_URL"] == "rediss://redis.example:6379/0"
+
+
+def test_production_names_an_existing_alerting_secret_that_grafana_takes(production_docs: list[Manifest]) -> None:
+    existing = PROD_VALUES["secrets"]["alerting"]["existingSecret"]
+    assert existing
+    assert not [d for d in by_kind(production_docs, "Secret") if d["metadata"]["name"] == "pulse-grafana-alerting"]
+    default: list[dict[str, Any]] = VALUES["grafana"]["envFromSecrets"]
+    envs = PROD_VALUES.get("grafana", {}).get("envFromSecrets", default)
+    assert {"name": existing} in envs
+
+
+def test_service_monitors_set_the_jobs_the_down_rules_select(default_docs: list[Manifest]) -> None:
+    jobs = discover.module("config").JOBS
+    rules = "\n".join(
+        r.query.expr for g in discover.modules("alerts").values() for r in g.GROUP.rules if hasattr(r.query, "expr")
+    )
+    found = set()
+    for monitor in by_kind(default_docs, "ServiceMonitor"):
+        for endpoint in monitor["spec"]["endpoints"]:
+            relabel = [r for r in endpoint.get("relabelings", []) if r.get("targetLabel") == "job"]
+            assert len(relabel) == 1, monitor["metadata"]["name"]
+            found.add(relabel[0]["replacement"])
+    assert found == set(jobs.values())
+    for job in jobs.values():
+        assert f'up{{job="{job}"}}' in rules, f"no down rule selects job {job}"
