@@ -42,8 +42,8 @@ export CGO_ENABLED=0
 # Keep the build light on a shared 2-core machine.
 export GOMAXPROCS="${GOMAXPROCS:-2}"
 
-build() {  # name module-path version [extra ldflags]
-  local name="$1" pkg="$2" version="$3" ldflags="-s -w ${4:-}" target="$BIN/$1-$3"
+build() {  # name module-path version [extra ldflags] [build tags]
+  local name="$1" pkg="$2" version="$3" ldflags="-s -w ${4:-}" tags="${5:-}" target="$BIN/$1-$3"
   if [[ -x "$target" ]]; then
     log "$name $version cached at $target"
   else
@@ -51,7 +51,7 @@ build() {  # name module-path version [extra ldflags]
     start=$(date +%s)
     tmp=$(mktemp -d "$CACHE/gobin.XXXXXX")
     log "building $name $version with 'go install $pkg@$version' (cold: minutes)"
-    if ! GOBIN="$tmp" "$GO" install -trimpath -ldflags="$ldflags" "$pkg@$version" >&2; then
+    if ! GOBIN="$tmp" "$GO" install -trimpath -tags="$tags" -ldflags="$ldflags" "$pkg@$version" >&2; then
       rm -rf "$tmp"
       log "FAILED to build $name $version: is the Go module proxy reachable? (GOPROXY=$("$GO" env GOPROXY))"
       exit 1
@@ -86,11 +86,13 @@ for tool in $want; do
             "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" ;;
     kubeconform) build kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION" ;;
     compose-schema) compose_schema ;;
-    # No web UI assets (the builtinassets tag needs npm): the HTTP API is all the tests use.
+    # No web UI assets (the builtinassets tag needs npm): the HTTP API is all the tests use. remove_all_sd
+    # leaves out the cloud service discoveries (Kubernetes, AWS, Azure, GCE, ...): the tests scrape static
+    # targets, and the cloud SDKs are most of the download and compile time.
     prometheus) build prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_VERSION" \
-            "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" ;;
+            "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" remove_all_sd ;;
     promtool) build promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" \
-            "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" ;;
+            "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" remove_all_sd ;;
     amtool) build amtool github.com/prometheus/alertmanager/cmd/amtool "$ALERTMANAGER_VERSION" \
             "-X github.com/prometheus/common/version.Version=$ALERTMANAGER_VERSION" ;;
     *) log "unknown tool '$tool' (helm|kubeconform|compose-schema|prometheus|promtool|amtool)"; exit 2 ;;
