@@ -49,6 +49,21 @@ def production_docs(helm: Helm) -> list[Manifest]:
 
 
 @pytest.fixture(scope="session")
+def external_docs(helm: Helm) -> list[Manifest]:
+    """Every store an existing endpoint instead of one the chart deploys."""
+    return helm.template(
+        sets=[
+            "kafka.deploy=false",
+            "kafka.external.bootstrapServers=k.example:9093",
+            "clickhouse.deploy=false",
+            "clickhouse.external.url=https://ch.example:8443",
+            "redis.deploy=false",
+            "redis.external.url=rediss://r.example:6379/0",
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
 def sentinel_text(helm: Helm) -> str:
     return helm.template_text(sets=SENTINEL_SETS)
 

@@ -226,20 +226,10 @@ def test_redis_has_replicas_and_sentinels(default_docs: list[Manifest]) -> None:
     assert {c["name"] for c in sts["spec"]["template"]["spec"]["containers"]} == {"redis", "sentinel"}
 
 
-def test_each_store_switches_to_an_existing_endpoint(helm: Helm) -> None:
-    docs = helm.template(
-        sets=[
-            "kafka.deploy=false",
-            "kafka.external.bootstrapServers=k.example:9093",
-            "clickhouse.deploy=false",
-            "clickhouse.external.url=https://ch.example:8443",
-            "redis.deploy=false",
-            "redis.external.url=rediss://r.example:6379/0",
-        ]
-    )
-    kinds = {d["kind"] for d in docs}
+def test_each_store_switches_to_an_existing_endpoint(external_docs: list[Manifest]) -> None:
+    kinds = {d["kind"] for d in external_docs}
     assert not kinds & {"Kafka", "ClickHouseInstallation", "StatefulSet"}
-    env = plain_env(docs, "pulse-loader")
+    env = plain_env(external_docs, "pulse-loader")
     assert env["PULSE_KAFKA__BOOTSTRAP_SERVERS"] == "k.example:9093"
     assert env["PULSE_CLICKHOUSE__URL"] == "https://ch.example:8443"
     assert env["PULSE_REDIS__URL"] == "rediss://:$(PULSE_REDIS_PASSWORD)@r.example:6379/0"

@@ -16,7 +16,7 @@ import asyncio
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from tests.support.grafana_expressions import Labels, evaluate_chain
 from tests.support.prometheus import Prometheus, grafana_promql, instant_series
 from tests.support.provisioning import provisioned
 from tests.support.stack import StackHandle
+from tests.support.tiers import wait_for
 
 CONFIG = discover.module("config")
 JOBS: dict[str, str] = CONFIG.JOBS
@@ -141,15 +142,6 @@ def prometheus(
         server.stop()
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(SCRAPE_S)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
 def empty(prometheus: Prometheus, exprs: dict[str, str]) -> dict[str, str]:
     return {name: expr for name, expr in exprs.items() if not prometheus.query(expr)}
 
@@ -160,7 +152,7 @@ def test_every_dashboard_and_rule_expression_returns_series(prometheus: Promethe
     assert len(exprs) >= 12 and len(rules) >= 10, (sorted(exprs), sorted(rules))
     for title, rule in rules.items():
         exprs[f"rule {title}"] = rule["data"][0]["model"]["expr"]
-    wait_for("every target up", lambda: set(prometheus.targets().values()) == {"up"}, timeout_s=30)
+    wait_for(lambda: set(prometheus.targets().values()) == {"up"}, 30, "every target up", poll_s=SCRAPE_S)
     # The archiver cuts a file at most every 10 s; everything else shows within a few scrapes.
     missing: dict[str, str] = dict(exprs)
     deadline = time.monotonic() + 60
@@ -193,8 +185,8 @@ def test_quiet_pipeline_fires_no_prometheus_rule(prometheus: Prometheus) -> None
     cuts files every 10 s): a stuck rule sees growth without a commit until then. Grafana's ``for: 5m``
     absorbs that; the emulation has no ``for``, so the test waits it out instead.
     """
-    wait_for("every target up", lambda: set(prometheus.targets().values()) == {"up"}, timeout_s=30)
-    wait_for("no rule firing", lambda: not any(loud_rules(prometheus).values()), timeout_s=45)
+    wait_for(lambda: set(prometheus.targets().values()) == {"up"}, 30, "every target up", poll_s=SCRAPE_S)
+    wait_for(lambda: not any(loud_rules(prometheus).values()), 45, "no rule firing", poll_s=SCRAPE_S)
     for _ in range(5):
         time.sleep(SCRAPE_S)
         loud = loud_rules(prometheus)
@@ -207,10 +199,10 @@ def test_component_down_rule_fires_on_kill_and_clears_on_restart(
 ) -> None:
     rule = next(r for r in prometheus_rules().values() if r["labels"].get("component") == component)
     supervisor = supervisor_for(pipeline)
-    wait_for(f"{rule['title']} OK", lambda: not firing(prometheus, rule), timeout_s=30)
+    wait_for(lambda: not firing(prometheus, rule), 30, f"{rule['title']} OK", poll_s=SCRAPE_S)
     assert supervisor.kill(SERVICES[component])
     try:
-        wait_for(f"{rule['title']} firing after kill -9", lambda: firing(prometheus, rule), timeout_s=15)
+        wait_for(lambda: firing(prometheus, rule), 15, f"{rule['title']} firing after kill -9", poll_s=SCRAPE_S)
     finally:
         supervisor.start(pipeline_specs(pipeline)[SERVICES[component]], pipeline.stack.start_timeout_s)
-    wait_for(f"{rule['title']} OK after restart", lambda: not firing(prometheus, rule), timeout_s=30)
+    wait_for(lambda: not firing(prometheus, rule), 30, f"{rule['title']} OK after restart", poll_s=SCRAPE_S)
