@@ -49,6 +49,13 @@ def _unknown_queries(access: AccessDefinition) -> list[str]:
         if q not in known
     ]
     found += [
+        f"departments.{name}.role_queries.{role}[{i}]: {q!r}"
+        for name, d in access.departments.items()
+        for role, listed in d.role_queries.items()
+        for i, q in enumerate(listed)
+        if q not in known
+    ]
+    found += [
         f"roles.{name}.queries[{i}]: {q!r}"
         for name, r in access.roles.items()
         for i, q in enumerate(r.queries)

@@ -80,6 +80,9 @@ class Department(_Strict):
     tables: list[Identifier] = Field(min_length=1)
     slice: Slice | None = None
     queries: list[Identifier] = Field(default_factory=list, description="named queries of its dashboards")
+    role_queries: dict[Identifier, list[Identifier]] = Field(
+        default_factory=dict, description="more named queries for one role only (e.g. those reading personal data)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,11 @@ class AccessDefinition(_Strict):
                     problems.append(f"departments.{name}.roles[{index}]: unknown role {role_name!r}")
                 elif self.roles[role_name].scope != "department":
                     problems.append(f"departments.{name}.roles[{index}]: {role_name} is a global role")
+            problems.extend(
+                f"departments.{name}.role_queries.{role_name}: {role_name} is not one of the department's roles"
+                for role_name in department.role_queries
+                if role_name not in department.roles
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -148,7 +156,7 @@ class AccessDefinition(_Strict):
                         tables=tuple(department.tables),
                         reads=frozenset(role.reads) | frozenset(department.reads),
                         slice=department.slice,
-                        queries=tuple(department.queries),
+                        queries=tuple(department.queries + department.role_queries.get(role_name, [])),
                     )
                 )
         for role_name, role in self.roles.items():

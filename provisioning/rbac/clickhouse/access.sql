@@ -21,6 +21,9 @@ GRANT SELECT(day, country, device_type, segment, users) ON pulse.active_users_pe
 GRANT SELECT(day, dimension, value, users) ON pulse.active_user_slices_per_day TO growth_manager_role;
 GRANT SELECT(bucket, users) ON pulse.users_per_minute TO growth_manager_role;
 GRANT SELECT(day, user, events) ON pulse.user_days TO growth_manager_role;
+GRANT SELECT(user_id, anonymous_id, country, region, city, age_band, segment, language, updated_at) ON pulse.users TO growth_manager_role;
+GRANT SELECT(user_id, country, region, city, age_band, segment, language, last_updated_at) ON pulse.users_latest TO growth_manager_role;
+GRANT dictGet ON pulse.users_dict TO growth_manager_role;
 GRANT SELECT(window_from, window_to, sessions, bounces, total_duration_ms, total_depth) ON pulse.sessions_last_hour TO growth_manager_role;
 GRANT SELECT(window_from, window_to, journey, step, users) ON pulse.funnels_last_hour TO growth_manager_role;
 GRANT SELECT(bucket, kind, term, region, age_band, mentions, users) ON pulse.topic_mentions_per_minute TO growth_manager_role;
@@ -31,6 +34,7 @@ CREATE USER OR REPLACE pulse_growth_manager IDENTIFIED WITH sha256_hash BY '${PU
 GRANT growth_manager_role TO pulse_growth_manager;
 
 -- growth / Analyst: data source user pulse_growth_analyst
+--   not granted: users_dict: dictGet cannot hide user_id
 CREATE ROLE OR REPLACE growth_analyst_role;
 GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, source, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, campaign_id, creative_id, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key) ON pulse.events TO growth_analyst_role;
 GRANT SELECT(second, event, country, device_type, events) ON pulse.events_per_second TO growth_analyst_role;
@@ -45,6 +49,8 @@ GRANT SELECT(day, country, device_type, segment, users) ON pulse.active_users_pe
 GRANT SELECT(day, dimension, value, users) ON pulse.active_user_slices_per_day TO growth_analyst_role;
 GRANT SELECT(bucket, users) ON pulse.users_per_minute TO growth_analyst_role;
 GRANT SELECT(day, events) ON pulse.user_days TO growth_analyst_role;
+GRANT SELECT(country, region, city, age_band, segment, language, updated_at) ON pulse.users TO growth_analyst_role;
+GRANT SELECT(country, region, city, age_band, segment, language, last_updated_at) ON pulse.users_latest TO growth_analyst_role;
 GRANT SELECT(window_from, window_to, sessions, bounces, total_duration_ms, total_depth) ON pulse.sessions_last_hour TO growth_analyst_role;
 GRANT SELECT(window_from, window_to, journey, step, users) ON pulse.funnels_last_hour TO growth_analyst_role;
 GRANT SELECT(bucket, kind, term, region, age_band, mentions, users) ON pulse.topic_mentions_per_minute TO growth_analyst_role;
