@@ -169,8 +169,9 @@ def audit_command(
     finally:
         client.close()
     table = Table(title=f"audit_log of {settings.clickhouse.database}")
-    for column in ("at", "who", "action", "target", "details"):
-        table.add_column(column)
+    for column in ("at", "who", "action", "target"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("details", overflow="fold")
     for entry in entries:
         table.add_row(f"{entry.at:%Y-%m-%d %H:%M:%S}", entry.who, entry.action, entry.target, escape(entry.details))
     Console(width=160).print(table)
