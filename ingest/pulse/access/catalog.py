@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from pulse.settings import ClickHouseSettings, Settings
+from pulse.warehouse.client import connect
 from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover, migrate
 
 Kind = Literal["table", "view", "dictionary"]
@@ -61,7 +62,7 @@ def from_client(client: Client, database: str) -> Catalog:
 def from_migrations(database: str, schema_dir: Path = DEFAULT_SCHEMA_DIR) -> Catalog:
     """Apply the migrations to a throwaway in-process engine and read its catalog."""
     with tempfile.TemporaryDirectory(prefix="pulse-access-catalog-") as path:
-        client = clickhouse_connect.get_client(interface="chdb", path=path)
+        client = connect(Settings(clickhouse=ClickHouseSettings(url=f"chdb://{path}")), use_database=False)
         try:
             migrate(client, database, discover(schema_dir))
             return from_client(client, database)
