@@ -40,7 +40,7 @@ def from_client(client: Client, database: str) -> Catalog:
         str(name): (str(engine), str(ddl))
         for name, engine, ddl in client.query(
             "SELECT name, engine, create_table_query FROM system.tables "
-            "WHERE database = {db:String} AND NOT startsWith(name, '.inner')",
+            "WHERE database = {db:String} AND NOT startsWith(name, '.')",  # .inner / .tmp: engine-internal
             parameters={"db": database},
         ).result_rows
     }
