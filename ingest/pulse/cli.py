@@ -21,6 +21,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so `pulse --help` stays fast and each area owns its own module.
+    from pulse.access.cli import register as register_access
     from pulse.archive.cli import app as archive_app
     from pulse.archive.cli import register as register_archive
     from pulse.bench.cli import app as bench_app
@@ -53,6 +54,7 @@ def _register() -> None:
     register_run(app)
     register_queries(app)
     register_grafana(app, bench_app)
+    register_access(app)
 
 
 def main() -> None:

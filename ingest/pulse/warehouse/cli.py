@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from pulse.settings import get_settings
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+    from pulse.warehouse.migrations import Migration
 
 migrate_app = typer.Typer(help="Apply clickhouse/schema/NNNN_name.sql migrations in order, each once.")
 
@@ -37,6 +42,8 @@ def migrate(
     client = connect(settings, use_database=False)
     try:
         done = apply(client, settings.clickhouse.database, migrations, dry_run=dry_run)
+        if done and not dry_run:
+            _audit(client, settings.clickhouse.database, done)
     finally:
         client.close()
     console = Console()
@@ -48,6 +55,14 @@ def migrate(
         if not dry_run
         else f"{len(done)} migration(s) pending"
     )
+
+
+def _audit(client: Client, database: str, done: list[Migration]) -> None:
+    """Who changed the schema: one audit_log row per run that applied something (0100 creates the table)."""
+    from pulse.access import audit
+
+    if audit.exists(client, database):
+        audit.record(client, database, "migrate", database, {"applied": [m.path.name for m in done]})
 
 
 @migrate_app.command("status")

@@ -1,0 +1,86 @@
+"""The audit trail of operator actions: one append-only ``audit_log`` row per change (0100_audit.sql).
+
+Who changed access, the schema or the write keys, and when. Queries people run through Grafana are
+not written here: ClickHouse's ``system.query_log`` has them, with the data source's user and the
+plugin's ``grafana_user:<login>`` tag (docs/access.md).
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from pulse.chdb_server.engine import quote_identifier
+from pulse.errors import PulseError
+
+TABLE = "audit_log"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    at: datetime
+    who: str
+    action: str
+    target: str
+    details: str
+
+
+def actor() -> str:
+    """Who runs this process: the operating-system user (a Job's service account user in a cluster)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def record(
+    client: Client, database: str, action: str, target: str, details: dict[str, Any], who: str | None = None
+) -> None:
+    """Append one row; an action that changed the warehouse but could not be recorded is an error."""
+    try:
+        client.insert(
+            f"{quote_identifier(database)}.{TABLE}",
+            [
+                [
+                    datetime.now(UTC),
+                    who or actor(),
+                    action,
+                    target,
+                    orjson.dumps(details, option=orjson.OPT_SORT_KEYS).decode(),
+                ]
+            ],
+            column_names=["at", "who", "action", "target", "details"],
+        )
+    except ClickHouseError as error:
+        raise PulseError(f"{action} {target} done, but not recorded in {database}.{TABLE}: {error}") from error
+
+
+def exists(client: Client, database: str) -> bool:
+    """Whether the audit table is there (a custom ``--schema-dir`` may not create it)."""
+    return bool(client.command("EXISTS TABLE {db:Identifier}.{t:Identifier}", parameters={"db": database, "t": TABLE}))
+
+
+def read(
+    client: Client,
+    database: str,
+    *,
+    since: datetime | None = None,
+    who: str | None = None,
+    action: str | None = None,
+    limit: int = 100,
+) -> list[Entry]:
+    """The newest entries first, filtered by time, actor and action."""
+    rows = client.query(
+        f"SELECT at, who, action, target, details FROM {quote_identifier(database)}.{TABLE} "
+        "WHERE ({since:Nullable(DateTime64(3, 'UTC'))} IS NULL OR at >= {since:Nullable(DateTime64(3, 'UTC'))}) "
+        "AND ({who:String} = '' OR who = {who:String}) AND ({action:String} = '' OR action = {action:String}) "
+        "ORDER BY at DESC LIMIT {limit:UInt32}",
+        parameters={"since": since, "who": who or "", "action": action or "", "limit": limit},
+    ).result_rows
+    return [Entry(at, str(w), str(a), str(t), str(d)) for at, w, a, t, d in rows]

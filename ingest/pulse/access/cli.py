@@ -1,0 +1,183 @@
+"""``pulse access check | generate | apply`` and ``pulse audit``: access as code, and who changed what."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pulse.access.definition import AccessDefinition
+from pulse.errors import PulseError
+
+app = typer.Typer(
+    help="Access as code: roles, departments, sensitive columns -> ClickHouse users.", no_args_is_help=True
+)
+console = Console()
+
+Root = Annotated[Path, typer.Option("--root", help="repository root the files are read from and written under")]
+DefinitionFile = Annotated[
+    Path | None,
+    typer.Option("--definition", help="the access definition (default: ROOT/provisioning/rbac/access.yaml)"),
+]
+
+
+def _definition_and_files(root: Path, definition_file: Path | None) -> tuple[AccessDefinition, dict[str, str]]:
+    from pulse.access import catalog, definition, render
+
+    access = definition.load(definition_file or root / definition.DEFINITION)
+    queries = _unknown_queries(access)
+    if queries:
+        raise PulseError("unknown named queries: " + "; ".join(queries))
+    return access, render.outputs(access, catalog.from_migrations(access.database))
+
+
+def _unknown_queries(access: AccessDefinition) -> list[str]:
+    """Named queries the definition lists that the registry does not know."""
+    from pulse.queries.registry import load_all
+
+    known = load_all()
+    found = [
+        f"departments.{name}.queries[{i}]: {q!r}"
+        for name, d in access.departments.items()
+        for i, q in enumerate(d.queries)
+        if q not in known
+    ]
+    found += [
+        f"departments.{name}.role_queries.{role}[{i}]: {q!r}"
+        for name, d in access.departments.items()
+        for role, listed in d.role_queries.items()
+        for i, q in enumerate(listed)
+        if q not in known
+    ]
+    found += [
+        f"roles.{name}.queries[{i}]: {q!r}"
+        for name, r in access.roles.items()
+        for i, q in enumerate(r.queries)
+        if q not in known
+    ]
+    return found
+
+
+@app.command("check")
+def check_command(root: Root = Path(), definition: DefinitionFile = None) -> None:
+    """Validate the definition and fail when the committed rendered files are stale."""
+    from pulse.access import render
+
+    _, files = _definition_and_files(root, definition)
+    differ = render.stale(root, files)
+    if differ:
+        raise PulseError("stale access files (run `pulse access generate`): " + ", ".join(differ))
+    console.print(f"[green]access definition valid; {len(files)} rendered files up to date[/]")
+
+
+@app.command("generate")
+def generate_command(root: Root = Path(), definition: DefinitionFile = None) -> None:
+    """Render users.d XML (one ClickHouse user per Grafana data source) and access.sql under ROOT."""
+    from pulse.access import render
+
+    _, files = _definition_and_files(root, definition)
+    changed = set(render.write(root, files))
+    for rel in sorted(files):
+        console.print(f"{'wrote' if rel in changed else 'unchanged'} {rel}")
+
+
+@app.command("apply")
+def apply_command(
+    root: Root = Path(),
+    definition: DefinitionFile = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the statements, run nothing")] = False,
+) -> None:
+    """Run the rendered access.sql on a ClickHouse server with SQL access control; record it in audit_log.
+
+    Password hashes come from PULSE_ACCESS_<USER>_PASSWORD_SHA256. chDB has no writable access storage:
+    give it the users.d files instead (a ClickHouse server or the Altinity operator takes the same files).
+    """
+    import os
+
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from pulse.access import audit, render
+    from pulse.settings import get_settings
+    from pulse.warehouse.client import connect
+
+    access, files = _definition_and_files(root, definition)
+    sql = files[render.SQL_FILE.as_posix()]
+    missing = sorted({name for name in re.findall(r"\$\{(\w+)\}", sql) if not dry_run and name not in os.environ})
+    if missing:
+        raise PulseError("set the password hashes first: " + ", ".join(missing))
+    statements = render.statements(re.sub(r"\$\{(\w+)\}", lambda m: os.environ.get(m.group(1), m.group(0)), sql))
+    if dry_run:
+        for statement in statements:
+            console.print(escape(statement) + ";")
+        return
+    settings = get_settings()
+    client = connect(settings)
+    try:
+        for index, statement in enumerate(statements, start=1):
+            try:
+                client.command(statement)
+            except ClickHouseError as error:
+                raise PulseError(f"access.sql statement {index} failed ({statement[:80]}...): {error}") from error
+        users = [g.user for g in access.grantees()]
+        audit.record(client, settings.clickhouse.database, "access.apply", "clickhouse", {"users": users})
+    finally:
+        client.close()
+    console.print(f"applied {len(statements)} statements for {len(users)} users")
+
+
+_SPAN = re.compile(r"^(\d+)([smhdw])$")
+
+
+def _since(text: str | None) -> datetime | None:
+    """``7d`` / ``12h`` / ``30m`` ago, or an ISO date or time (UTC when no zone is given)."""
+    if not text:
+        return None
+    match = _SPAN.match(text.strip())
+    if match:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+        return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise PulseError(f"--since {text!r}: expected 7d, 12h, 30m or an ISO date/time") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def audit_command(
+    since: Annotated[str | None, typer.Option("--since", help="7d, 12h, 30m or an ISO date/time")] = None,
+    who: Annotated[str | None, typer.Option("--who", help="only this actor")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="only this action, e.g. migrate, access.apply")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="newest entries shown")] = 100,
+) -> None:
+    """Show the audit trail (audit_log): who changed access, the schema or the write keys, and when."""
+    from pulse.access import audit
+    from pulse.settings import get_settings
+    from pulse.warehouse.client import connect
+
+    settings = get_settings()
+    client = connect(settings)
+    try:
+        entries = audit.read(
+            client, settings.clickhouse.database, since=_since(since), who=who, action=action, limit=limit
+        )
+    finally:
+        client.close()
+    table = Table(title=f"audit_log of {settings.clickhouse.database}")
+    for column in ("at", "who", "action", "target"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("details", overflow="fold")
+    for entry in entries:
+        table.add_row(f"{entry.at:%Y-%m-%d %H:%M:%S}", entry.who, entry.action, entry.target, escape(entry.details))
+    Console(width=160).print(table)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``pulse access ...`` and ``pulse audit``."""
+    root.add_typer(app, name="access")
+    root.command("audit")(audit_command)

@@ -1,0 +1,90 @@
+"""The access definition: the committed one is valid and its files current; a bad one names its field."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from pulse.access import render
+from pulse.access.catalog import from_migrations
+from pulse.access.cli import _unknown_queries
+from pulse.access.definition import DEFINITION, AccessDefinition, parse
+from pulse.errors import PulseError
+from tests.access.conftest import REPO
+
+
+def committed() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO / DEFINITION).read_text())
+    return data
+
+
+def test_the_committed_rendering_is_current(definition: AccessDefinition) -> None:
+    files = render.outputs(definition, from_migrations(definition.database))
+    assert render.stale(REPO, files) == [], "run `pulse access generate` and commit the result"
+    assert not _unknown_queries(definition)
+
+
+def test_every_role_and_department_gets_its_data_source(definition: AccessDefinition) -> None:
+    users = {g.user for g in definition.grantees()}
+    for department in ("growth", "content", "ads", "finance"):
+        assert {f"pulse_{department}_manager", f"pulse_{department}_analyst"} <= users
+    assert {"pulse_admin", "pulse_api"} <= users
+
+
+def test_money_is_sensitive_wherever_it_appears(definition: AccessDefinition) -> None:
+    for table, column in [
+        ("ad_performance_per_minute", "spend_micros"),
+        ("events", "revenue_micros"),
+        ("campaigns_dict", "daily_budget_micros"),
+        ("later_table", "refund_revenue_micros"),
+    ]:
+        assert "money" in definition.classes_of(table, column)
+    assert not definition.classes_of("ad_performance_per_minute", "clicks")
+    assert definition.classes_of("user_days", "user") == {"personal"}
+    assert not definition.classes_of("topic_mentions_per_minute", "users")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["roles"]["Analyst"].update(reads=["mony"]), "roles.Analyst.reads: unknown sensitive class 'mony'"),
+        (
+            lambda d: d["departments"]["ads"]["roles"].append("Intern"),
+            "departments.ads.roles[2]: unknown role 'Intern'",
+        ),
+        (lambda d: d["departments"]["ads"]["roles"].append("api"), "departments.ads.roles[2]: api is a global role"),
+        (lambda d: d["departments"]["content"]["slice"].update(values=[]), "departments.content.slice.values"),
+        (lambda d: d["departments"]["finance"].update(tabels=["events"]), "departments.finance.tabels"),
+        (lambda d: d["roles"]["api"].pop("tables"), "roles.api.tables: a global role lists the tables"),
+        (lambda d: d["sensitive"]["money"].update(columns=["spend micros"]), "sensitive.money.columns[0]"),
+        (lambda d: d["profile"].update(max_execution_time=900), "profile.max_execution_time: larger than"),
+        (lambda d: d["departments"]["growth"]["role_queries"].update(Intern=[]), "departments.growth.role_queries"),
+    ],
+)
+def test_a_bad_definition_names_the_field(change: Any, field: str) -> None:
+    data = copy.deepcopy(committed())
+    change(data)
+    with pytest.raises(PulseError) as raised:
+        parse(data, "access.yaml")
+    assert field in str(raised.value)
+
+
+def test_a_table_outside_the_schema_or_that_cannot_be_sliced_is_refused(definition: AccessDefinition) -> None:
+    catalog = from_migrations(definition.database)
+    data = committed()
+    data["departments"]["ads"]["tables"].append("ad_spend")
+    with pytest.raises(PulseError, match=r"departments\.ads\.tables: 'ad_spend' is not a table"):
+        render.outputs(parse(data), catalog)
+    data = committed()
+    data["departments"]["content"]["tables"].append("sessions_last_hour")
+    with pytest.raises(PulseError, match=r"departments\.content\.tables: sessions_last_hour has no category column"):
+        render.outputs(parse(data), catalog)
+
+
+def test_an_unknown_named_query_is_reported_with_its_place() -> None:
+    data = committed()
+    data["departments"]["ads"]["queries"].append("ad_delivery")
+    assert _unknown_queries(parse(data)) == ["departments.ads.queries[1]: 'ad_delivery'"]
