@@ -35,5 +35,5 @@ def test_migrate_is_recorded_and_pulse_audit_finds_it(tmp_path: Path) -> None:
         ttl = client.command("SELECT create_table_query FROM system.tables WHERE name = 'audit_log'")
     assert len(rows) == 1
     assert rows[0][:3] == ("ops-alice", "migrate", "pulse")
-    assert "0100_audit.sql" in rows[0][3]
+    assert "0010_audit.sql" in rows[0][3]
     assert "TTL toDateTime(at) + toIntervalYear(1)" in str(ttl)

@@ -23,7 +23,7 @@ from pulse.queries.run import run
 from tests.access.conftest import REPO, Warehouse
 from tests.access.standin import session, session_config
 
-GRANTEES = load(REPO / "provisioning/rbac/access.yaml").grantees()
+GRANTEES = load(REPO / "provisioning/access/access.yaml").grantees()
 
 
 def _code(client: Client, sql: str) -> int:

@@ -1,6 +1,6 @@
 """Access as code: one definition of who reads which tables, columns and rows, rendered for ClickHouse.
 
-``provisioning/rbac/access.yaml`` (:mod:`pulse.access.definition`) names roles, departments, the
+``provisioning/access/access.yaml`` (:mod:`pulse.access.definition`) names roles, departments, the
 sensitive column classes and each department's row slice. :mod:`pulse.access.render` turns it, with
 the tables and columns the migrations create (:mod:`pulse.access.catalog`), into one ClickHouse user
 per Grafana data source: ``users.d`` XML fragments and the same as SQL. Grafana OSS cannot stop a

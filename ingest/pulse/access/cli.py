@@ -23,7 +23,7 @@ console = Console()
 Root = Annotated[Path, typer.Option("--root", help="repository root the files are read from and written under")]
 DefinitionFile = Annotated[
     Path | None,
-    typer.Option("--definition", help="the access definition (default: ROOT/provisioning/rbac/access.yaml)"),
+    typer.Option("--definition", help="the access definition (default: ROOT/provisioning/access/access.yaml)"),
 ]
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pulse.errors import PulseError
 
 #: Where the definition lives, relative to the repository (or ``--root``).
-DEFINITION = Path("provisioning/rbac/access.yaml")
+DEFINITION = Path("provisioning/access/access.yaml")
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 #: ``column`` or ``table.column``; shell-style wildcards (``*spend*``) match names the schema adds later.

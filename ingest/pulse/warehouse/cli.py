@@ -58,7 +58,7 @@ def migrate(
 
 
 def _audit(client: Client, database: str, done: list[Migration]) -> None:
-    """Who changed the schema: one audit_log row per run that applied something (0100 creates the table)."""
+    """Who changed the schema: one audit_log row per run that applied something (0010 creates the table)."""
     from pulse.access import audit
 
     if audit.exists(client, database):
