@@ -19,7 +19,8 @@ from pulse.settings import ClickHouseSettings, Settings
 from pulse.warehouse.client import connect
 from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover, migrate
 
-Kind = Literal["table", "view", "dictionary"]
+#: A parameterized view (``CREATE VIEW v AS ... {p:Type}``) lists no columns until it is called.
+Kind = Literal["table", "view", "parameterized_view", "dictionary"]
 #: A materialized view with ``TO`` stores nothing: reading it reads its target, which is listed itself.
 _MOVES_ROWS_ONLY = re.compile(r"^CREATE MATERIALIZED VIEW \S+ TO ", re.IGNORECASE)
 
@@ -55,6 +56,8 @@ def from_client(client: Client, database: str) -> Catalog:
         if engine == "MaterializedView" and _MOVES_ROWS_ONLY.match(ddl):
             continue
         kind: Kind = "dictionary" if engine == "Dictionary" else "view" if engine == "View" else "table"
+        if kind == "view" and name not in columns:
+            kind = "parameterized_view"
         catalog[name] = DbObject(name, kind, tuple(columns.get(name, ())))
     return catalog
 

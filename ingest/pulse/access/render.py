@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from pulse.access.catalog import Catalog, DbObject
+from pulse.access.catalog import Catalog, DbObject, Kind
 from pulse.access.definition import DEFINITION, AccessDefinition, Grantee, Slice
 from pulse.errors import PulseError
 from pulse.warehouse.sqltext import split_statements
@@ -44,11 +44,10 @@ def password_env(user: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Grant:
     object: str
-    columns: tuple[str, ...]  # SELECT(columns); empty for a dictionary (dictGet has no columns)
-
-    @property
-    def is_dictionary(self) -> bool:
-        return not self.columns
+    kind: Kind
+    #: SELECT(columns); empty for a dictionary (dictGet has no columns) and a parameterized view (its
+    #: columns exist only when called; it runs with the reader's own grants on what it reads).
+    columns: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +86,9 @@ def plan(definition: AccessDefinition, grantee: Grantee, catalog: Catalog) -> Pl
         if obj.kind == "dictionary" and hidden:
             withheld.append(f"{name}: dictGet cannot hide {', '.join(hidden)}")
             continue
+        if obj.kind == "parameterized_view":
+            grants.append(Grant(name, obj.kind, ()))
+            continue
         if not readable:
             withheld.append(f"{name}: every column is sensitive")
             continue
@@ -95,7 +97,7 @@ def plan(definition: AccessDefinition, grantee: Grantee, catalog: Catalog) -> Pl
                 filters[name] = row_filter(obj, grantee.slice)
             except PulseError as error:
                 raise PulseError(f"{where}.tables: {error}") from None
-        grants.append(Grant(name, () if obj.kind == "dictionary" else readable))
+        grants.append(Grant(name, obj.kind, () if obj.kind == "dictionary" else readable))
     return Plan(grantee, tuple(grants), filters, tuple(withheld))
 
 
@@ -105,8 +107,10 @@ def plans(definition: AccessDefinition, catalog: Catalog) -> list[Plan]:
 
 def grant_statement(database: str, grant: Grant) -> str:
     target = f"{ident(database)}.{ident(grant.object)}"
-    if grant.is_dictionary:
+    if grant.kind == "dictionary":
         return f"GRANT dictGet ON {target}"
+    if grant.kind == "parameterized_view":
+        return f"GRANT SELECT ON {target}"
     return f"GRANT SELECT({', '.join(ident(c) for c in grant.columns)}) ON {target}"
 
 

@@ -24,7 +24,9 @@ GRANT SELECT(day, user, events) ON pulse.user_days TO growth_manager_role;
 GRANT SELECT(user_id, anonymous_id, country, region, city, age_band, segment, language, updated_at) ON pulse.users TO growth_manager_role;
 GRANT SELECT(user_id, country, region, city, age_band, segment, language, last_updated_at) ON pulse.users_latest TO growth_manager_role;
 GRANT dictGet ON pulse.users_dict TO growth_manager_role;
+GRANT SELECT ON pulse.sessions_in_range TO growth_manager_role;
 GRANT SELECT(window_from, window_to, sessions, bounces, total_duration_ms, total_depth) ON pulse.sessions_last_hour TO growth_manager_role;
+GRANT SELECT ON pulse.funnel_in_range TO growth_manager_role;
 GRANT SELECT(window_from, window_to, journey, step, users) ON pulse.funnels_last_hour TO growth_manager_role;
 GRANT SELECT(bucket, kind, term, region, age_band, mentions, users) ON pulse.topic_mentions_per_minute TO growth_manager_role;
 GRANT SELECT(bucket, kind, term, mentions, users) ON pulse.topic_mentions_by_term_per_minute TO growth_manager_role;
@@ -51,7 +53,9 @@ GRANT SELECT(bucket, users) ON pulse.users_per_minute TO growth_analyst_role;
 GRANT SELECT(day, events) ON pulse.user_days TO growth_analyst_role;
 GRANT SELECT(country, region, city, age_band, segment, language, updated_at) ON pulse.users TO growth_analyst_role;
 GRANT SELECT(country, region, city, age_band, segment, language, last_updated_at) ON pulse.users_latest TO growth_analyst_role;
+GRANT SELECT ON pulse.sessions_in_range TO growth_analyst_role;
 GRANT SELECT(window_from, window_to, sessions, bounces, total_duration_ms, total_depth) ON pulse.sessions_last_hour TO growth_analyst_role;
+GRANT SELECT ON pulse.funnel_in_range TO growth_analyst_role;
 GRANT SELECT(window_from, window_to, journey, step, users) ON pulse.funnels_last_hour TO growth_analyst_role;
 GRANT SELECT(bucket, kind, term, region, age_band, mentions, users) ON pulse.topic_mentions_per_minute TO growth_analyst_role;
 GRANT SELECT(bucket, kind, term, mentions, users) ON pulse.topic_mentions_by_term_per_minute TO growth_analyst_role;
@@ -104,6 +108,7 @@ CREATE ROLE OR REPLACE ads_manager_role;
 GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key) ON pulse.events TO ads_manager_role;
 GRANT SELECT(bucket, campaign_id, creative_id, segment, device_type, country, impressions, clicks, conversions) ON pulse.ad_performance_per_minute TO ads_manager_role;
 GRANT SELECT(bucket, campaign_id, creative_id, segment, device_type, country, impressions, clicks, conversions) ON pulse.ad_performance_per_hour TO ads_manager_role;
+GRANT SELECT ON pulse.funnel_in_range TO ads_manager_role;
 GRANT SELECT(window_from, window_to, journey, step, users) ON pulse.funnels_last_hour TO ads_manager_role;
 GRANT SELECT(campaign_id, name, updated_at) ON pulse.campaigns TO ads_manager_role;
 GRANT SELECT(campaign_id, name, last_updated_at) ON pulse.campaigns_latest TO ads_manager_role;
@@ -116,6 +121,7 @@ CREATE ROLE OR REPLACE ads_analyst_role;
 GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, source, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, campaign_id, creative_id, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key) ON pulse.events TO ads_analyst_role;
 GRANT SELECT(bucket, campaign_id, creative_id, segment, device_type, country, impressions, clicks, conversions) ON pulse.ad_performance_per_minute TO ads_analyst_role;
 GRANT SELECT(bucket, campaign_id, creative_id, segment, device_type, country, impressions, clicks, conversions) ON pulse.ad_performance_per_hour TO ads_analyst_role;
+GRANT SELECT ON pulse.funnel_in_range TO ads_analyst_role;
 GRANT SELECT(window_from, window_to, journey, step, users) ON pulse.funnels_last_hour TO ads_analyst_role;
 GRANT SELECT(campaign_id, name, updated_at) ON pulse.campaigns TO ads_analyst_role;
 GRANT SELECT(campaign_id, name, last_updated_at) ON pulse.campaigns_latest TO ads_analyst_role;
@@ -145,8 +151,6 @@ CREATE USER OR REPLACE pulse_finance_analyst IDENTIFIED WITH sha256_hash BY '${P
 GRANT finance_analyst_role TO pulse_finance_analyst;
 
 -- Admin (all departments): data source user pulse_admin
---   not granted: funnel_in_range: every column is sensitive
---   not granted: sessions_in_range: every column is sensitive
 CREATE ROLE OR REPLACE admin_role;
 GRANT SELECT(day, dimension, value, users) ON pulse.active_user_slices_per_day TO admin_role;
 GRANT SELECT(day, country, device_type, segment, users) ON pulse.active_users_per_day TO admin_role;
@@ -168,6 +172,7 @@ GRANT SELECT(bucket, dimension, value, events) ON pulse.engagement_slices_per_mi
 GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, spend_micros, revenue_micros, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key) ON pulse.events TO admin_role;
 GRANT SELECT(minute, event, country, device_type, events, users, last_stored_at) ON pulse.events_per_minute TO admin_role;
 GRANT SELECT(second, event, country, device_type, events) ON pulse.events_per_second TO admin_role;
+GRANT SELECT ON pulse.funnel_in_range TO admin_role;
 GRANT SELECT(window_from, window_to, journey, step, users) ON pulse.funnels_last_hour TO admin_role;
 GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, spend_micros, revenue_micros, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at) ON pulse.identity_events TO admin_role;
 GRANT SELECT(second, events, last_stored_at) ON pulse.ingest_per_second TO admin_role;
@@ -179,6 +184,7 @@ GRANT dictGet ON pulse.posts_dict TO admin_role;
 GRANT SELECT(post_id, author_id, category, hashtags, first_created_at) ON pulse.posts_latest TO admin_role;
 GRANT SELECT(failed_at, source, reason, reason_code, payload, kafka_topic, kafka_partition, kafka_offset, stored_at) ON pulse.rejected_events TO admin_role;
 GRANT SELECT(version, name, checksum, applied_at) ON pulse.schema_migrations TO admin_role;
+GRANT SELECT ON pulse.sessions_in_range TO admin_role;
 GRANT SELECT(window_from, window_to, sessions, bounces, total_duration_ms, total_depth) ON pulse.sessions_last_hour TO admin_role;
 GRANT SELECT(bucket, kind, term, mentions, users) ON pulse.topic_mentions_by_term_per_minute TO admin_role;
 GRANT SELECT(bucket, kind, term, region, age_band, mentions, users) ON pulse.topic_mentions_per_minute TO admin_role;
