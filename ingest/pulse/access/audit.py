@@ -1,6 +1,6 @@
 """The audit trail of operator actions: one append-only ``audit_log`` row per change (0010_audit.sql).
 
-Who changed access, the schema or the write keys, and when. Queries people run through Grafana are
+Who changed access or the schema, and when (write keys are not yet audited). Queries people run through Grafana are
 not written here: ClickHouse's ``system.query_log`` has them, with the data source's user and the
 plugin's ``grafana_user:<login>`` tag (docs/access.md).
 """
