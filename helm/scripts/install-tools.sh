@@ -13,8 +13,8 @@
 #     compose-spec-<version>.json the Compose Specification schema from compose-go
 #     go/                         GOMODCACHE + GOCACHE used by the builds (re-used when warm)
 #
-# Cold (empty Go caches) this takes a few minutes on 2 cores (prometheus: about 16 minutes on a loaded
-# shared 2-core machine, promtool then 18 s, amtool 2.5 min); warm it is a no-op.
+# Cold (empty Go caches) this takes a few minutes on 2 cores (prometheus 222 s, promtool 55 s after it,
+# amtool 42 s, measured under load: docs/alerting.md); warm it is a no-op.
 # Prints the absolute paths of the binaries, one per line, on stdout (logs go to stderr).
 set -euo pipefail
 
