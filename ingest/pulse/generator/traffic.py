@@ -168,35 +168,21 @@ _SURFACES = tuple(
 )
 
 
+@dataclass(slots=True)
 class _Session:
     """One visit: the user, the encoded tail of its messages, and what it is in the middle of."""
 
-    __slots__ = (
-        "app",
-        "last_post",
-        "last_profile",
-        "odds",
-        "pending",
-        "remaining",
-        "sid",
-        "started",
-        "tail",
-        "uid",
-        "user",
-    )
-
-    def __init__(self, sid: str, user: int, uid: str, tail: str, app: bool, remaining: int, odds: list[float]) -> None:
-        self.sid = sid
-        self.user = user
-        self.uid = uid
-        self.tail = tail
-        self.app = app
-        self.remaining = remaining
-        self.odds = odds
-        self.started = False
-        self.pending: list[tuple[str, int, int]] = []
-        self.last_post: Post | None = None
-        self.last_profile: str | None = None
+    sid: str
+    user: int
+    uid: str
+    tail: str
+    app: bool
+    remaining: int
+    odds: list[float]
+    started: bool = False
+    pending: list[tuple[str, int, int]] = field(default_factory=list)
+    last_post: Post | None = None
+    last_profile: str | None = None
 
 
 class _Draws:
