@@ -96,6 +96,10 @@ class ClickHouseSettings(BaseModel):
     embedded_path: Path | None = Field(
         default=None, description="chDB data folder served by `pulse warehouse serve` (default: home/data/chdb)"
     )
+    embedded_config_d: Path | None = Field(
+        default=None,
+        description="folder of ClickHouse config.d XML fragments the embedded engine also loads (users, logs)",
+    )
 
     @property
     def port(self) -> int:

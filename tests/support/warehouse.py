@@ -34,6 +34,7 @@ class Warehouse:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -48,6 +49,7 @@ class Warehouse:
             "PULSE_CLICKHOUSE__URL": self.url,
             "PULSE_CLICKHOUSE__EMBEDDED_PATH": str(self.path),
             "PULSE_CLICKHOUSE__DATABASE": "pulse_test",
+            **self.extra_env,
         }
 
     def settings(self) -> Settings:

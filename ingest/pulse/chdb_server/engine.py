@@ -88,8 +88,9 @@ _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class _Handle:
     """A chDB connection plus what we last did to its session."""
 
-    def __init__(self, path: str, readonly: int) -> None:
-        self.conn: Any = chdb.connect(path)  # type: ignore[no-untyped-call]
+    def __init__(self, path: str, readonly: int, config: Path | None = None) -> None:
+        target = f"{path}?config-file={config}" if config else path
+        self.conn: Any = chdb.connect(target)  # type: ignore[no-untyped-call]
         self.readonly = readonly
         self.database: str | None = None
         self.applied: dict[str, str] = {}
@@ -139,16 +140,18 @@ class _Handle:
 class Engine:
     """Owns the chDB data path for the life of the process; thread-safe."""
 
-    def __init__(self, path: Path, *, pool_size: int = 4) -> None:
+    def __init__(self, path: Path, *, pool_size: int = 4, config: Path | None = None) -> None:
+        """``config``: a ClickHouse ``config.xml`` (with its ``config.d``) every connection opens with."""
         path.mkdir(parents=True, exist_ok=True)
         self.path = str(path.resolve())
+        self.config = config
         self.pool_size = pool_size
         self._slots = threading.BoundedSemaphore(pool_size)
         self._lock = threading.Lock()
         self._idle: dict[int, list[_Handle]] = {0: [], 2: []}
         self._closed = False
         # The first connection opens the engine; keep it so the path stays ours.
-        first = _Handle(self.path, 0)
+        first = _Handle(self.path, 0, self.config)
         row = first.run("SELECT version(), timezone()").bytes().decode().split("\t")
         self.version, self.timezone = row[0].strip(), row[1].strip()
         names = first.run(
@@ -197,7 +200,7 @@ class Engine:
                 )
             if self._idle[readonly]:
                 return self._idle[readonly].pop()
-            return _Handle(self.path, readonly)
+            return _Handle(self.path, readonly, self.config)
 
     def _give(self, handle: _Handle, keep: bool) -> None:
         with self._lock:

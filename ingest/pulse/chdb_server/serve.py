@@ -13,6 +13,7 @@ import signal
 import threading
 from types import FrameType
 
+from pulse.chdb_server import config as engine_config
 from pulse.chdb_server.engine import Engine
 from pulse.chdb_server.http_bridge import BridgeServer
 from pulse.errors import PulseError
@@ -43,7 +44,7 @@ def serve(settings: Settings, *, pool_size: int = 4, port: int | None = None, dr
     _require_loopback(host)
     port = settings.clickhouse.port if port is None else port
     try:
-        engine = Engine(settings.chdb_path, pool_size=pool_size)
+        engine = Engine(settings.chdb_path, pool_size=pool_size, config=engine_config.write(settings))
     except Exception as error:
         raise PulseError(
             f"cannot open chDB at {settings.chdb_path}: {error} (is another warehouse running?)"
