@@ -2,12 +2,12 @@
 
 Names, UIDs and folders; the data sources' pinned UIDs (defined beside their provisioning file in
 ``pulse.grafana.datasources``, referenced from here); the alert thresholds that dashboards colour by
-too; teams, IdP groups and folder permissions; where the runbooks live.
+too; the teams alerts route to; where the runbooks live. Who may see what is not here: the access
+definition (provisioning/access/access.yaml) gives every data source user an organization of its own.
 """
 
 from __future__ import annotations
 
-from pulse.grafana.access import Folder, role, team
 from pulse.grafana.datasources import CLICKHOUSE, PROMETHEUS, REDIS
 
 __all__ = ["CLICKHOUSE", "PROMETHEUS", "REDIS"]
@@ -38,24 +38,9 @@ JOBS = {
     "warehouse": "pulse-warehouse",
 }
 
-# Teams: alert labels route by them; folders grant to them. Named after their IdP groups.
+# Teams: alert labels route by them (who sees what in Grafana: provisioning/access/access.yaml).
 PLATFORM = "platform"
 ADS = "ads"
 GROWTH = "growth"
 FINANCE = "finance"
 TEAMS = (PLATFORM, ADS, GROWTH, FINANCE)
-
-#: IdP group -> Grafana basic role, first match wins: owners administer, managers edit, analysts view.
-GROUP_ROLES = (("pulse-admins", "Admin"), ("pulse-managers", "Editor"), ("pulse-analysts", "Viewer"))
-
-#: Folders per department and who may do what.
-FOLDERS = (
-    Folder(uid="pulse", title=FOLDER, grants=(role("Viewer", "View"), role("Editor", "Edit"))),
-    Folder(uid="pulse-platform", title="Pulse Platform", grants=(team(PLATFORM, "Admin"), role("Editor", "View"))),
-    Folder(
-        uid="pulse-ads",
-        title="Pulse Advertising (revenue: restricted)",
-        grants=(team(ADS, "Edit"), team(FINANCE, "View")),
-    ),
-    Folder(uid="pulse-growth", title="Pulse Growth", grants=(team(GROWTH, "Edit"), role("Viewer", "View"))),
-)

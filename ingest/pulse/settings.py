@@ -205,6 +205,15 @@ class ArchiveSettings(BaseModel):
     )
 
 
+class GrafanaSettings(BaseModel):
+    """The Grafana ``pulse access apply --grafana`` converges: a server admin (organizations need one)."""
+
+    url: str = Field(default="http://127.0.0.1:3000", description="Grafana base URL (--grafana overrides it)")
+    admin_user: str = Field(default="admin", description="a Grafana server admin: only they create organizations")
+    admin_password: str = Field(default="", description="its password (basic auth)")
+    timeout_s: float = Field(default=10.0, gt=0, description="per HTTP call")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PULSE_", env_nested_delimiter="__", extra="ignore")
 
@@ -217,6 +226,7 @@ class Settings(BaseSettings):
     loader: LoaderSettings = LoaderSettings()
     hot: HotSettings = HotSettings()
     archive: ArchiveSettings = ArchiveSettings()
+    grafana: GrafanaSettings = GrafanaSettings()
     log_level: str = "INFO"
 
     @property

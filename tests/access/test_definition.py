@@ -62,6 +62,20 @@ def test_money_is_sensitive_wherever_it_appears(definition: AccessDefinition) ->
         (lambda d: d["sensitive"]["money"].update(columns=["spend micros"]), "sensitive.money.columns[0]"),
         (lambda d: d["profile"].update(max_execution_time=900), "profile.max_execution_time: larger than"),
         (lambda d: d["departments"]["growth"]["role_queries"].update(Intern=[]), "departments.growth.role_queries"),
+        (lambda d: d["grafana"]["organizations"][2].update(id=2), "grafana.organizations[2].id: 2 is used by another"),
+        (
+            lambda d: d["grafana"]["organizations"][3].update(group="pulse-growth-analysts"),
+            "grafana.organizations[3].group: pulse-growth-analysts is used by another",
+        ),
+        (
+            lambda d: d["grafana"]["organizations"].append({"id": 10, "user": "pulse_api", "group": "pulse-api"}),
+            "grafana.organizations[9].user: pulse_api is a service user",
+        ),
+        (
+            lambda d: d["grafana"]["organizations"].pop(),
+            "grafana.organizations: no organization for pulse_finance_analyst",
+        ),
+        (lambda d: d["grafana"]["organizations"][1].update(group="a:b"), "grafana.organizations[1].group"),
     ],
 )
 def test_a_bad_definition_names_the_field(change: Any, field: str) -> None:

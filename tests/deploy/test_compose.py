@@ -72,7 +72,7 @@ def test_compose_grafana_has_plugins_and_chart_provisioning(compose: dict[str, A
     plugins = set(grafana["environment"]["GF_INSTALL_PLUGINS"].split(","))
     assert plugins == {"grafana-clickhouse-datasource", "redis-datasource"}
     mounts = [v.split(":")[0] for v in grafana["volumes"] if v.startswith("./")]
-    wanted = {f"./provisioning/{d}" for d in ("datasources", "alerting", "dashboards/pulse")}
+    wanted = {f"./provisioning/{d}" for d in ("datasources", "alerting", "dashboards")}
     assert wanted <= set(mounts)
     for mount in mounts:
         assert (REPO / mount).is_dir(), mount

@@ -9,11 +9,14 @@ ones the component-down rules select.
 from __future__ import annotations
 
 import base64
+import configparser
 import re
 from typing import Any
 
 import yaml
 
+from pulse.access.definition import load
+from pulse.access.orgs import organizations
 from pulse.grafana import discover
 from tests.support.provisioning import PROVISIONING
 
@@ -23,6 +26,7 @@ from .tools import CHART, Helm, Manifest, by_kind, named
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 PROD_VALUES = yaml.safe_load(PRODUCTION.read_text())
 SENTINEL = "https://hooks.example/S3ntinel-webhook-do-not-leak"
+ORGS = organizations(load(PROVISIONING / "access/access.yaml"))
 
 
 def references(relative: str) -> tuple[set[str], set[str]]:
@@ -49,7 +53,10 @@ def test_every_datasource_variable_comes_from_the_env_configmap_or_a_secret(defa
     plain, env = references("datasources/pulse.yaml")
     config = named(default_docs, "ConfigMap", "pulse-grafana-env")
     assert set(config["data"]) == plain
-    assert env <= set(VALUES["grafana"]["envValueFrom"]), "secrets come from envValueFrom (secretKeyRef)"
+    users = {f"PULSE_ACCESS_{org.grantee.user.upper()}_PASSWORD" for org in ORGS}
+    assert env & users == users, "every organization's data source user has its password variable"
+    assert env - users <= set(VALUES["grafana"]["envValueFrom"]), "secrets come from envValueFrom (secretKeyRef)"
+    assert {"name": "pulse-clickhouse-access"} in VALUES["grafana"]["envFromSecrets"], "data source users' passwords"
     assert {"name": "pulse-grafana-env"} in VALUES["grafana"]["envFromConfigMaps"]
     assert config["data"]["PULSE_GRAFANA_PROMETHEUS_URL"] == VALUES["grafanaContent"]["prometheusUrl"]
 
@@ -99,3 +106,26 @@ def test_service_monitors_set_the_jobs_the_down_rules_select(default_docs: list[
     assert found == set(jobs.values())
     for job in jobs.values():
         assert f'up{{job="{job}"}}' in rules, f"no down rule selects job {job}"
+
+
+def test_the_chart_logs_in_exactly_as_the_generated_grafana_ini_says(default_docs: list[Manifest]) -> None:
+    """files/access/grafana.ini reaches Grafana as GF_<SECTION>_<KEY> variables: no hand-kept copy in values."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string((PROVISIONING / "access/grafana.ini").read_text())
+    expected = {
+        f"GF_{section.upper().replace('.', '_')}_{key.upper()}": value
+        for section in parser.sections()
+        for key, value in parser[section].items()
+    }
+    expected = {name: value for name, value in expected.items() if value != "${" + name + "}"}  # from envValueFrom
+    data = named(default_docs, "ConfigMap", "pulse-grafana-ini")["data"]
+    assert {k: v for k, v in data.items() if k.startswith("GF_")} == expected
+    assert data["GF_AUTH_GENERIC_OAUTH_ORG_MAPPING"].split() == [f"{o.group}:{o.id}:{o.role}" for o in ORGS]
+    assert data["PULSE_OIDC_ISSUER"] == VALUES["grafanaContent"]["oidcIssuer"]
+    assert data["PULSE_GRAFANA_ROOT_URL"] == VALUES["grafanaContent"]["rootUrl"]
+    assert {"name": "pulse-grafana-ini"} in VALUES["grafana"]["envFromConfigMaps"]
+    assert not {"auth", "auth.generic_oauth", "auth.jwt", "users"} & set(VALUES["grafana"]["grafana.ini"]), (
+        "values keep no second copy of the login settings"
+    )
+    for name in ("GF_AUTH_GENERIC_OAUTH_CLIENT_ID", "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET"):
+        assert name not in data and name in VALUES["grafana"]["envValueFrom"]

@@ -13,7 +13,7 @@ from pulse.grafana.emulation.macros import MacroError, QueryContext, TimeRange, 
 from pulse.grafana.emulation.render import panels
 from pulse.grafana.emulation.variables import ALL, VariableState, interpolate
 from pulse.grafana.envexpand import expand
-from pulse.grafana.generate import check, dashboard_json, permissions
+from pulse.grafana.generate import check, dashboard_json, load_organizations
 from tests.support.provisioning import PROVISIONING, REPO, provisioned, provisioned_rule
 
 CONFIG = discover.module("config")
@@ -97,20 +97,29 @@ def test_alerting_files_are_in_grafanas_format() -> None:
 
 
 def test_datasources_keep_secrets_out_of_files() -> None:
-    data = datasources.provisioning()
+    data = datasources.provisioning(load_organizations(REPO))
     for source in data["datasources"]:
         for value in source.get("secureJsonData", {}).values():
             assert value.startswith("$__env{")
-    assert len({s["uid"] for s in data["datasources"]}) == 3
+    per_org = {(s["orgId"], s["uid"]) for s in data["datasources"]}
+    assert len(per_org) == len(data["datasources"]), "a uid is unique within its organization"
+    assert {uid for _, uid in per_org} == {
+        datasources.CLICKHOUSE["uid"],
+        datasources.REDIS["uid"],
+        datasources.PROMETHEUS["uid"],
+    }
 
 
-def test_role_mapping_is_strict_and_maps_groups() -> None:
-    ini = access.grafana_ini(CONFIG.GROUP_ROLES)["auth.generic_oauth"]
-    assert ini["role_attribute_strict"] is True
-    path = ini["role_attribute_path"]
-    assert "'pulse-managers') && 'Editor'" in path and "'pulse-analysts') && 'Viewer'" in path
-    actions = access.apply_permissions("http://grafana.invalid", "token", permissions(), dry_run=True)
-    assert "POST /api/folders/pulse-ads/permissions" in actions
+def test_sso_maps_groups_to_organizations_strictly() -> None:
+    """grafana.ini: org_mapping from the access definition, strict, nobody auto-assigned to organization 1."""
+    organizations = load_organizations(REPO)
+    ini = access.grafana_ini(organizations)
+    assert ini["users"]["auto_assign_org"] is False
+    for section in ("auth.generic_oauth", "auth.jwt"):
+        auth = ini[section]
+        assert auth["role_attribute_strict"] is True and auth["allow_assign_grafana_admin"] is False
+        assert auth["org_mapping"].split() == [f"{o.group}:{o.id}:{o.role}" for o in organizations]
+        assert auth["org_attribute_path"] == auth["groups_attribute_path"] == "groups"
 
 
 def test_macros_match_the_plugin() -> None:
@@ -153,14 +162,6 @@ def test_variable_interpolation_matches_grafana() -> None:
     assert interpolate("${country:percentencode}|${country:sqlstring}", {"country": custom}) == "x%20y|x y"
 
 
-def test_helm_values_use_the_same_role_mapping() -> None:
-    """The chart's grafana.ini (helm/pulse/values.yaml) maps IdP groups exactly as access.py does."""
-    values = yaml.safe_load((REPO / "helm/pulse/values.yaml").read_text())
-    oauth = values["grafana"]["grafana.ini"]["auth.generic_oauth"]
-    assert " ".join(oauth["role_attribute_path"].split()) == access.role_attribute_path(CONFIG.GROUP_ROLES)
-    assert oauth["role_attribute_strict"] is True and oauth["allow_assign_grafana_admin"] is False
-
-
 def test_provisioning_env_expansion_keeps_queries_and_fills_endpoints() -> None:
     """Grafana runs os.ExpandEnv over these files: rules must come back intact, endpoints from the env."""
     for rule in alerts.all_rules():
@@ -175,5 +176,6 @@ def test_provisioning_env_expansion_keeps_queries_and_fills_endpoints() -> None:
     )
     urls = [r["settings"].get("url") for c in notes["contactPoints"] for r in c["receivers"]]
     assert "https://hooks.example/x" in urls
-    sources = expand(datasources.provisioning(), {"PULSE_GRAFANA_CLICKHOUSE_PASSWORD": "s3cret"})
+    variable = datasources.password_variable("pulse_admin")
+    sources = expand(datasources.provisioning(load_organizations(REPO)), {variable: "s3cret"})
     assert sources["datasources"][0]["secureJsonData"]["password"] == "s3cret"

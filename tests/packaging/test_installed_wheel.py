@@ -95,11 +95,18 @@ def test_every_named_query_is_listed(installed: tuple[Path, Path]) -> None:
 def test_grafana_generate_writes_the_committed_files(installed: tuple[Path, Path]) -> None:
     pulse, work = installed
     out = work / "generated"
+    # the access definition is the input that names the organizations (one dashboards folder each)
+    (out / "provisioning/access").mkdir(parents=True)
+    shutil.copy(REPO / "provisioning/access/access.yaml", out / "provisioning/access/access.yaml")
     run([str(pulse), "grafana", "generate", "--root", str(out)], cwd=work)
-    committed = REPO / "provisioning/dashboards/pulse/unified.json"
-    assert json.loads((out / "provisioning/dashboards/pulse/unified.json").read_text()) == json.loads(
-        committed.read_text()
-    )
+    for board in ("pulse_admin/unified.json", "pulse_finance_analyst/unified.json"):
+        committed = REPO / "provisioning/dashboards/pulse" / board
+        assert json.loads((out / "provisioning/dashboards/pulse" / board).read_text()) == json.loads(
+            committed.read_text()
+        )
+    assert (out / "provisioning/access/grafana.ini").read_text() == (
+        REPO / "provisioning/access/grafana.ini"
+    ).read_text()
     assert (out / "provisioning/alerting/rules.yaml").read_text() == (
         REPO / "provisioning/alerting/rules.yaml"
     ).read_text()

@@ -91,13 +91,26 @@ def generate_command(root: Root = Path(), definition: DefinitionFile = None) -> 
 def apply_command(
     root: Root = Path(),
     definition: DefinitionFile = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the statements, run nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the statements or the plan, change nothing")
+    ] = False,
+    grafana: Annotated[
+        str | None,
+        typer.Option(
+            "--grafana", help="converge this Grafana's organizations instead (URL; admin from PULSE_GRAFANA__*)"
+        ),
+    ] = None,
 ) -> None:
     """Run the rendered access.sql on a ClickHouse server with SQL access control; record it in audit_log.
 
     Password hashes come from PULSE_ACCESS_<USER>_PASSWORD_SHA256. chDB has no writable access storage:
     give it the users.d files instead (a ClickHouse server or the Altinity operator takes the same files).
+    With --grafana URL: create and name the organizations of the definition, clear organization 1 of
+    non-Admins, set up each organization's folder -- the plan is printed first (docs/access.md).
     """
+    if grafana is not None:
+        _apply_grafana(root, definition, grafana, dry_run)
+        return
     import os
 
     from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -129,6 +142,42 @@ def apply_command(
     finally:
         client.close()
     console.print(f"applied {len(statements)} statements for {len(users)} users")
+
+
+def _apply_grafana(root: Path, definition_file: Path | None, url: str, dry_run: bool) -> None:
+    """Plan against what Grafana's API answers, print it, apply it, record it in audit_log."""
+    from pulse.access import audit, definition, grafana_api, orgs
+    from pulse.settings import get_settings
+    from pulse.warehouse.client import connect
+
+    desired = orgs.organizations(definition.load(definition_file or root / definition.DEFINITION))
+    settings = get_settings()
+    admin = settings.grafana
+    _, steps = grafana_api.read_and_plan(
+        url, admin.admin_user, admin.admin_password, desired, timeout_s=admin.timeout_s
+    )
+    console.print(f"plan for {escape(url)}: {len(steps)} step(s)" + ("" if steps else ", nothing to change"))
+    for step in steps:
+        console.print(f"  {escape(step.describe)}")
+    if dry_run or not steps:
+        return
+    details: dict[str, object] = {
+        "url": url,
+        "steps": [s.describe for s in steps],
+        "organizations": [o.id for o in desired],
+    }
+    try:
+        grafana_api.run(url, admin.admin_user, admin.admin_password, steps, timeout_s=admin.timeout_s)
+    except PulseError as error:
+        details["error"] = str(error)  # a half-applied plan is recorded too
+        raise
+    finally:
+        client = connect(settings)
+        try:
+            audit.record(client, settings.clickhouse.database, "access.apply", "grafana", details)
+        finally:
+            client.close()
+    console.print(f"applied {len(steps)} step(s)")
 
 
 _SPAN = re.compile(r"^(\d+)([smhdw])$")

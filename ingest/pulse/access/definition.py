@@ -85,6 +85,25 @@ class Department(_Strict):
     )
 
 
+GroupName = Annotated[str, StringConstraints(pattern=r"^[^\s,:\\\[\]]+$")]
+
+
+class GrafanaOrg(_Strict):
+    """One Grafana organization: the IdP group that logs into it and the data source user it queries as.
+
+    Grafana OSS lets every member of an organization query every data source of it, so an organization
+    holds exactly one ClickHouse data source: the organization *is* the boundary (docs/access.md).
+    """
+
+    id: int = Field(ge=1, description="Grafana's organization id; provisioning files name it, so it never changes")
+    user: Identifier = Field(description="the data source user (a rendered ClickHouse user) of this organization")
+    group: GroupName = Field(description="the IdP group mapped to this organization (org_mapping)")
+
+
+class GrafanaSide(_Strict):
+    organizations: list[GrafanaOrg] = Field(min_length=1)
+
+
 @dataclass(frozen=True, slots=True)
 class Grantee:
     """One rendered ClickHouse user: a Grafana data source's identity in the warehouse."""
@@ -108,6 +127,7 @@ class AccessDefinition(_Strict):
     sensitive: dict[Identifier, SensitiveClass]
     roles: dict[Identifier, Role] = Field(min_length=1)
     departments: dict[Identifier, Department]
+    grafana: GrafanaSide | None = Field(default=None, description="one Grafana organization per data source user")
 
     @model_validator(mode="after")
     def _references(self) -> AccessDefinition:
@@ -140,7 +160,36 @@ class AccessDefinition(_Strict):
             )
         if problems:
             raise ValueError("; ".join(problems))
+        if self.grafana is not None:
+            self._check_organizations(self.grafana)
         return self
+
+    def _check_organizations(self, grafana: GrafanaSide) -> None:
+        """Every Grafana-facing user has exactly one organization; ids and groups are not shared."""
+        problems: list[str] = []
+        grantees = {g.user: g for g in self.grantees()}
+        for field in ("id", "user", "group"):
+            values = [getattr(org, field) for org in grafana.organizations]
+            problems.extend(
+                f"grafana.organizations[{index}].{field}: {value} is used by another organization"
+                for index, value in enumerate(values)
+                if value in values[:index]
+            )
+        for index, org in enumerate(grafana.organizations):
+            where = f"grafana.organizations[{index}].user"
+            grantee = grantees.get(org.user)
+            if grantee is None:
+                problems.append(f"{where}: {org.user!r} is not a rendered user ({', '.join(grantees)})")
+            elif self.roles[grantee.role].grafana_role is None:
+                problems.append(f"{where}: {org.user} is a service user ({grantee.role} has no grafana_role)")
+        mapped = {org.user for org in grafana.organizations}
+        problems.extend(
+            f"grafana.organizations: no organization for {user} ({g.title}), whose role logs into Grafana"
+            for user, g in grantees.items()
+            if self.roles[g.role].grafana_role is not None and user not in mapped
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def grantees(self) -> list[Grantee]:
         """Every rendered user, departments first (in definition order), then the global roles."""

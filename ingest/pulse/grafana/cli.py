@@ -1,4 +1,4 @@
-"""``pulse grafana generate | check | apply-permissions | preview`` and ``pulse bench dashboards``."""
+"""``pulse grafana generate | check | preview`` and ``pulse bench dashboards``."""
 
 from __future__ import annotations
 
@@ -10,20 +10,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from pulse.errors import PulseError
-from pulse.grafana import access
 from pulse.grafana import generate as gen
 from pulse.grafana.dashboards import DASHBOARDS, unified
 from pulse.grafana.emulation.render import PanelQuery, expand, now_range, resolve_variables
 from pulse.settings import Settings
 from pulse.warehouse.client import ClientPerThread, connect
 
-app = typer.Typer(help="Grafana as code: dashboards, provisioning, permissions, previews.", no_args_is_help=True)
+app = typer.Typer(help="Grafana as code: dashboards, provisioning, SSO, previews.", no_args_is_help=True)
 console = Console()
 
 
@@ -46,21 +44,6 @@ def check_command(root: Root = Path()) -> None:
     if stale:
         raise PulseError("stale generated files (run `pulse grafana generate`): " + ", ".join(stale))
     console.print("[green]generated files are up to date[/]")
-
-
-@app.command("apply-permissions")
-def apply_permissions_command(
-    url: Annotated[str, typer.Option(envvar="PULSE_GRAFANA_URL", help="Grafana base URL")],
-    token: Annotated[str, typer.Option(envvar="PULSE_GRAFANA_TOKEN", help="service-account token")] = "",
-    dry_run: Annotated[bool, typer.Option(help="print the API calls only")] = False,
-    state_file: Annotated[
-        Path | None, typer.Option("--file", help="a permissions.yaml to apply instead of grafana/config.py's")
-    ] = None,
-) -> None:
-    """Apply the teams, folders and folder permissions of grafana/config.py via Grafana's HTTP API."""
-    state = yaml.safe_load(state_file.read_text()) if state_file else gen.permissions()
-    for action in access.apply_permissions(url, token, state, dry_run=dry_run):
-        console.print(action)
 
 
 @app.command("preview")

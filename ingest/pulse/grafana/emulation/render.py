@@ -51,10 +51,15 @@ def panel_range(panel: Mapping[str, Any], time_range: TimeRange) -> TimeRange:
 def resolve_variables(
     dashboard: Mapping[str, Any], client: Client, time_range: TimeRange, chosen: Mapping[str, str] | None = None
 ) -> dict[str, VariableState]:
-    """Run each query variable (in order, as Grafana does) for its options; current = chosen or All."""
+    """Run each query variable (in order, as Grafana does) for its options; current = chosen or All.
+
+    A constant variable is its query (what pulse.grafana.scoped puts for a variable a user cannot query)."""
     states: dict[str, VariableState] = {}
     ctx = QueryContext(time_range, 1000)
     for var in dashboard.get("templating", {}).get("list", []):
+        if var.get("type") == "constant":  # its query is its value (pulse.grafana.scoped's constant All)
+            states[var["name"]] = VariableState(var["name"], [str(var["query"])], [], None, "constant")
+            continue
         if var.get("type") != "query":
             continue
         query = var["query"]
