@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PULSE  := $(BIN)/pulse
 
-.PHONY: install up down test lint typecheck generate bench clean deploy-tools deploy-test observability-tools
+.PHONY: install up down test lint typecheck generate bench clean deploy-tools deploy-test observability-tools go-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ up: install  ## the main job: local stack + collector + loader + generator, live
 down:
 	$(PULSE) stack down
 
-test: install observability-tools  ## every test, on real components the test session starts itself
+test: install go-tools  ## every test, on real components the test session starts itself
 	$(BIN)/pytest
 
 lint:
@@ -48,6 +48,12 @@ deploy-tools:  ## helm (built with Go, cached in ~/.cache/pulse/bin) and the Com
 observability-tools:  ## prometheus, promtool, amtool (built with Go, cached in ~/.cache/pulse/bin); the tests run it too
 	@if command -v $${GO:-go} >/dev/null; then bash helm/scripts/install-tools.sh prometheus promtool amtool >/dev/null; \
 	else echo "no Go toolchain: the tests that need prometheus/amtool will be skipped, saying so"; fi
+
+# Every Go-built tool before pytest starts: a cold build inside a test fixture would run under the
+# fixture's timeout, while here it has all the time it needs (and the fixture finds it cached).
+go-tools:  ## helm, the Compose schema, prometheus, promtool, amtool (cached in ~/.cache/pulse/bin)
+	@if command -v $${GO:-go} >/dev/null; then bash helm/scripts/install-tools.sh helm compose-schema prometheus promtool amtool >/dev/null; \
+	else echo "no Go toolchain: the tests that need helm, prometheus or amtool will be skipped, saying so"; fi
 
 deploy-test: install  ## helm lint/template, Kubernetes + Compose schemas, manifest policy
 	$(BIN)/pytest tests/deploy
