@@ -19,7 +19,8 @@ WITH cohorts AS
 SELECT
     cohort_day,
     toUInt32(dateDiff('day', cohort_day, day)) AS day_offset,
-    count()                                    AS users,
+    -- a user-day is one row of user_days only after merges (each insert adds its own): count users
+    uniqExact(user)                            AS users,
     round(users / max(users) OVER (PARTITION BY cohort_day), 4) AS retention
 FROM user_days
 INNER JOIN cohorts USING (user)

@@ -19,8 +19,13 @@ from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.generator.truth import GroundTruth, TruthReport
 
 
-def load_traffic(client: Client, generator: TrafficGenerator, *, events: int) -> TruthReport:
-    """Insert ``events`` generated events; returns the exact truth of what was stored."""
+def load_traffic(
+    client: Client, generator: TrafficGenerator, *, events: int, rows_per_insert: int = 20_000
+) -> TruthReport:
+    """Insert ``events`` generated events; returns the exact truth of what was stored.
+
+    ``rows_per_insert`` below the default cuts the load into the many small inserts a live loader
+    makes, so a user's day spans several parts of every rollup (as before background merges)."""
     truth = GroundTruth(generator)
     rows: list[bytes] = []
     pending = []
@@ -30,7 +35,7 @@ def load_traffic(client: Client, generator: TrafficGenerator, *, events: int) ->
             message = decode_message(text.encode())
             rows.append(encode_event(enrich(message, received_at=received, source="demo", sent_at=None)))
         pending.append(batch)
-        if len(rows) >= 20_000:
+        if len(rows) >= rows_per_insert:
             _insert(client, rows)
             for done in pending:
                 truth.add(done)
