@@ -9,27 +9,33 @@ outside the range: the queries succeed, and fail on the garbage once the range c
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from clickhouse_connect.driver.client import Client
 
 from pulse.archive import collection
 from pulse.archive.store import ArchiveStore
 from pulse.errors import PulseError
+from pulse.grafana.emulation.macros import QueryContext, TimeRange, expand_macros
 from pulse.pipeline.services import start_pipeline, stop_pipeline
 from pulse.queries.registry import get
 from pulse.queries.run import run
 from pulse.settings import Settings
 from pulse.stack.kafka import ensure_topics
 from pulse.warehouse.client import connect
+from tests.support.provisioning import REPO
 from tests.support.stack import StackHandle
 from tests.support.tiers import archived_through, deliver, end_offsets, metric_sum, now_traffic, wait_for
 
 EVENTS = 6_000
+POISON = b'{"not": "an enriched event"'
+COOKBOOK = REPO / "docs/explore-cookbook.md"
 QUERIES = ("archive_events_per_day", "archive_active_users_per_day")
 
 
@@ -53,6 +59,7 @@ def archived(stack: Settings, test_stack: StackHandle) -> Iterator[Settings]:
     start_pipeline(settings)
     try:
         deliver(settings, now_traffic(seed=19, rate=400), events=EVENTS, paced=False, key="wk_archive_queries")
+        asyncio.run(_produce(settings, settings.kafka.topic("interactions"), POISON))
         warehouse = connect(settings)
 
         def caught_up() -> bool:
@@ -67,6 +74,16 @@ def archived(stack: Settings, test_stack: StackHandle) -> Iterator[Settings]:
     finally:
         stop_pipeline(settings)
     yield settings
+
+
+async def _produce(settings: Settings, topic: str, value: bytes) -> None:
+    """A message no collector would send, straight to a raw topic: the archiver keeps it as a rejected row."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
 
 
 def _warehouse_answer(client: Client, settings: Settings, name: str, since: date, until: datetime) -> list[tuple]:
@@ -113,6 +130,43 @@ def test_archive_queries_equal_the_warehouse_and_read_only_the_days_asked(archiv
         wide = {**given, "from": start.isoformat(), "to": end.isoformat()}
         with pytest.raises(PulseError, match=key.rsplit("/", 1)[1]):
             run(client, "archive_events_per_day", wide)
+
+
+def cookbook_archive_sql() -> str:
+    """The cookbook's archive block (the section after its ten numbered questions)."""
+    section = COOKBOOK.read_text().split("## Before the warehouse's 30 days", 1)[1]
+    return section.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_cookbook_archive_block_runs_in_explore_and_equals_the_warehouse(archived: Settings) -> None:
+    """Explore's macros expanded for a range as the time picker gives it; the topic prefix made this test's."""
+    client = connect(archived)
+    start = datetime.now(UTC) - timedelta(hours=3)
+    end = datetime.now(UTC) + timedelta(minutes=5)
+    sql = cookbook_archive_sql().replace("'pulse.{", f"'{archived.kafka.topic_prefix}.{{")
+    final = expand_macros(sql, QueryContext(TimeRange.between(start, end), 60_000))
+    rows = [tuple(row) for row in client.query(final).result_rows]
+    expected = client.query(
+        """SELECT toDate(event_time) AS day, event, count() FROM events
+        WHERE startsWith(kafka_topic, {p:String}) AND event_time >= toDateTime({a:UInt32})
+          AND event_time < toDateTime({b:UInt32})
+        GROUP BY day, event ORDER BY day, event""",
+        parameters={"p": f"{archived.kafka.topic_prefix}.", "a": int(start.timestamp()), "b": int(end.timestamp())},
+    ).result_rows
+    assert sum(row[-1] for row in expected) >= EVENTS
+    assert rows == [tuple(row) for row in expected]
+
+
+def test_the_poison_message_example_of_the_archive_doc_runs(archived: Settings) -> None:
+    """docs/archive.md's Explore example, on this test's topics and today's folder: the one poison message."""
+    doc = (REPO / "docs/archive.md").read_text().split("**Explore**", 1)[1]
+    example = doc.split("```sql\n", 1)[1].split("```", 1)[0]
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    sql = example.replace("'pulse.*", f"'{archived.kafka.topic_prefix}.*").replace("2025-10-01,2025-10-02", today)
+    assert sql.count(today) == 1 and archived.kafka.topic_prefix in sql, "the example's shape changed: adapt the test"
+    rows = connect(archived).query(sql).result_rows
+    assert [(row[0], row[4]) for row in rows] == [(archived.kafka.topic("interactions"), POISON.decode())]
+    assert rows[0][3]  # the reason it was refused
 
 
 def test_archive_queries_name_only_the_collection_and_share_one_source(archived: Settings) -> None:
