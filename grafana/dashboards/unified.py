@@ -271,6 +271,38 @@ LIVE_REDIS = Row(
 )
 
 
+#: History older than the warehouse's 30 days, read in place from the S3 Parquet archive through the
+#: ``pulse_archive`` named collection (docs/archive.md). Collapsed: Grafana queries a collapsed row's
+#: panels only once it is opened, so the dashboard's 5 s refresh never lists the bucket unasked.
+ARCHIVE_HISTORY = Row(
+    "History (S3 archive)",
+    [
+        PanelSpec(
+            "timeseries",
+            "Events per day by type (archive)",
+            "Events per event-time day and type, read from the S3 archive (day folders of the range only): "
+            "widen the time range for history past the warehouse's 30 days. Admin only.",
+            Use("archive_events_per_day", select="toDateTime(day) AS time, event, events"),
+            fmt=FORMAT_TIME_SERIES,
+            unit="short",
+            interval="1d",
+            width=12,
+        ),
+        PanelSpec(
+            "timeseries",
+            "Daily active users (archive)",
+            "Exact daily active users (user id, else anonymous id), read from the S3 archive. Admin only.",
+            Use("archive_active_users_per_day", select="toDateTime(day) AS time, dau"),
+            fmt=FORMAT_TIME_SERIES,
+            unit="short",
+            interval="1d",
+            width=12,
+        ),
+    ],
+    collapsed=True,
+)
+
+
 def variables() -> list[g.Template]:
     dims = "SELECT DISTINCT {col} FROM engagement_per_minute WHERE bucket >= now() - INTERVAL 1 DAY ORDER BY {col}"
     return [
@@ -301,7 +333,7 @@ def dashboard() -> g.Dashboard:
         description="Engagement, trending topics and advertising for the social network, from ClickHouse rollups.",
         tags=("pulse", "business"),
         refresh="5s",
-        rows=(ENGAGEMENT, TRENDING, ADVERTISING, LIVE_REDIS),
+        rows=(ENGAGEMENT, TRENDING, ADVERTISING, LIVE_REDIS, ARCHIVE_HISTORY),
         links=(Link(title="Pipeline health", uid=PIPELINE_HEALTH_UID, tooltip="ingest, lag, freshness"),),
         variables=variables(),
     )

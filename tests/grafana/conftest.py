@@ -20,6 +20,7 @@ DATABASE = "pulse_grafana"
 
 @pytest.fixture(scope="session")
 def migrated(warehouse_stack: Settings, test_stack: StackHandle) -> Settings:
+    test_stack.up("s3")  # the archive panels read the archive bucket (empty here: tests/archive fills it)
     test_stack.pulse("migrate", env={"PULSE_CLICKHOUSE__DATABASE": DATABASE}, check=True)
     return warehouse_stack.model_copy(
         update={"clickhouse": warehouse_stack.clickhouse.model_copy(update={"database": DATABASE})}

@@ -23,6 +23,7 @@ RANGE = {"from": (END - timedelta(hours=6)).isoformat(), "to": END.isoformat()}
 
 @pytest.fixture(scope="module")
 def loaded(warehouse_stack: Settings, test_stack: StackHandle) -> Client:
+    test_stack.up("s3")  # the archive queries read the (empty) archive bucket
     test_stack.pulse("migrate", check=True)
     client = connect(warehouse_stack)
     load(client, 30_000, days=0.25, end=END, users=2_000, posts=1_000, tags=200, chunk=30_000)

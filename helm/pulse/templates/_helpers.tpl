@@ -111,6 +111,17 @@ app.kubernetes.io/component: {{ . }}
 {{- end }}
 {{- end }}
 
+{{/* The archive's root as ClickHouse reaches it (pulse.archive.collection.url): path style on an
+endpoint, AWS's regional virtual host otherwise. */}}
+{{- define "pulse.archive.url" -}}
+{{- $endpoint := include "pulse.s3.endpoint" . }}
+{{- if $endpoint }}
+{{- printf "%s/%s/%s/" (trimSuffix "/" $endpoint) .Values.s3.bucket .Values.archiver.prefix }}
+{{- else }}
+{{- printf "https://%s.s3.%s.amazonaws.com/%s/" .Values.s3.bucket .Values.s3.region .Values.archiver.prefix }}
+{{- end }}
+{{- end }}
+
 {{/* ---------------------------------------------------------------- secrets (existingSecret or chart-made) */}}
 {{- define "pulse.secret.clickhouse" -}}{{ default (printf "%s-clickhouse" (include "pulse.fullname" .)) .Values.secrets.clickhouse.existingSecret }}{{- end }}
 {{- define "pulse.secret.redis" -}}{{ default (printf "%s-redis" (include "pulse.fullname" .)) .Values.secrets.redis.existingSecret }}{{- end }}
@@ -230,6 +241,8 @@ Keep in step with docker-compose.yml (tests/deploy/test_compose.py compares the 
   value: {{ .Values.archiver.groupId | quote }}
 - name: PULSE_ARCHIVE__METRICS_PORT
   value: {{ .Values.archiver.metricsPort | quote }}
+- name: PULSE_ARCHIVE__PREFIX
+  value: {{ .Values.archiver.prefix | quote }}
 - name: PULSE_STACK__HOME
   value: /tmp/pulse
 # The loader/hot/archiver /metrics servers bind this: the pod IP, where probes and Prometheus reach them.

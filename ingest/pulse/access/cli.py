@@ -61,6 +61,12 @@ def _unknown_queries(access: AccessDefinition) -> list[str]:
         for i, q in enumerate(r.queries)
         if q not in known
     ]
+    found += [
+        f"roles.{name}.archive[{i}]: {q!r}"
+        for name, r in access.roles.items()
+        for i, q in enumerate(r.archive)
+        if q not in known
+    ]
     return found
 
 

@@ -71,6 +71,10 @@ class Role(_Strict):
     reads: list[Identifier] = Field(default_factory=list, description="sensitive classes it reads")
     tables: list[Identifier] | Literal["*"] | None = Field(default=None, description="global roles: what it reads")
     queries: list[Identifier] = Field(default_factory=list, description="global roles: named queries it runs")
+    archive: list[Identifier] = Field(
+        default_factory=list,
+        description="named queries over the S3 archive it runs; any grants it the archive (every column and row)",
+    )
 
 
 class Department(_Strict):
@@ -115,6 +119,7 @@ class Grantee:
     reads: frozenset[str]
     slice: Slice | None
     queries: tuple[str, ...]
+    archive: tuple[str, ...] = ()  # named queries over the S3 archive: the archive's grants when any
 
     @property
     def title(self) -> str:
@@ -146,6 +151,12 @@ class AccessDefinition(_Strict):
                 problems.append(f"roles.{name}.tables: a global role lists the tables it reads (or '*')")
             if role.scope == "department" and (role.tables is not None or role.queries):
                 problems.append(f"roles.{name}: a department role reads its department's tables and queries")
+            reads_everything = role.scope == "global" and role.tables == "*" and set(role.reads) == set(self.sensitive)
+            if role.archive and not reads_everything:
+                problems.append(
+                    f"roles.{name}.archive: the archive holds every column and row of every department, unsliced: "
+                    "only a global role with tables '*' that reads every sensitive class may read it"
+                )
         for name, department in self.departments.items():
             classes(f"departments.{name}.reads", department.reads)
             for index, role_name in enumerate(department.roles):
@@ -220,6 +231,7 @@ class AccessDefinition(_Strict):
                         reads=frozenset(role.reads),
                         slice=None,
                         queries=tuple(role.queries),
+                        archive=tuple(role.archive),
                     )
                 )
         users = [g.user for g in found]

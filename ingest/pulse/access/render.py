@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pulse.access.catalog import Catalog, DbObject, Kind
 from pulse.access.definition import DEFINITION, AccessDefinition, Grantee, Slice
+from pulse.archive.collection import NAME as ARCHIVE_COLLECTION
 from pulse.errors import PulseError
 from pulse.warehouse.sqltext import split_statements
 
@@ -105,6 +106,15 @@ def plans(definition: AccessDefinition, catalog: Catalog) -> list[Plan]:
     return [plan(definition, grantee, catalog) for grantee in definition.grantees()]
 
 
+#: Reading the archive in place (``s3(pulse_archive, …)``): the collection, the S3 source, and the
+#: temporary table every table function needs. Checked on the engine: each one alone is refused (497).
+ARCHIVE_GRANTS = (
+    f"GRANT NAMED COLLECTION ON {ARCHIVE_COLLECTION}",
+    "GRANT READ ON S3",
+    "GRANT CREATE TEMPORARY TABLE ON *.*",
+)
+
+
 def grant_statement(database: str, grant: Grant) -> str:
     target = f"{ident(database)}.{ident(grant.object)}"
     if grant.kind == "dictionary":
@@ -135,6 +145,8 @@ def users_xml(definition: AccessDefinition, plan: Plan) -> str:
     grants = ET.SubElement(user, "grants")
     for grant in plan.grants:
         ET.SubElement(grants, "query").text = grant_statement(definition.database, grant)
+    for statement in ARCHIVE_GRANTS if grantee.archive else ():
+        ET.SubElement(grants, "query").text = statement
     if plan.filters:
         tables = ET.SubElement(ET.SubElement(user, "databases"), definition.database)
         for name, expression in plan.filters.items():
@@ -169,6 +181,9 @@ def access_sql(definition: AccessDefinition, plans: list[Plan]) -> str:
         lines += [f"--   not granted: {reason}" for reason in item.withheld]
         lines.append(f"CREATE ROLE OR REPLACE {role};")
         lines += [f"{grant_statement(definition.database, g)} TO {role};" for g in item.grants]
+        if grantee.archive:
+            lines.append(f"--   the S3 archive, in place: {', '.join(grantee.archive)}")
+            lines += [f"{statement} TO {role};" for statement in ARCHIVE_GRANTS]
         for name, expression in item.filters.items():
             lines.append(
                 f"CREATE ROW POLICY OR REPLACE {role} ON {db}.{ident(name)} FOR SELECT USING {expression} TO {role};"

@@ -13,12 +13,15 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from pulse.archive import collection as archive_collection
 from pulse.settings import Settings
 
 Fragment = Callable[[Settings], str | None]
 
 # name -> renderer; a renderer returns the fragment's XML, or None when the settings need none.
-FRAGMENTS: dict[str, Fragment] = {}
+FRAGMENTS: dict[str, Fragment] = {
+    "archive_collection": archive_collection.fragment,
+}
 
 BASE = "<clickhouse></clickhouse>\n"
 

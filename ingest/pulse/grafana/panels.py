@@ -248,23 +248,35 @@ class Row:
 
 
 def build_panels(rows: Sequence[Row]) -> list[g.Panel]:
-    """Rows and their panels, flowed left to right on Grafana's 24-column grid, ids from 1."""
+    """Rows and their panels, flowed left to right on Grafana's 24-column grid, ids from 1.
+
+    A collapsed row holds its panels (Grafana queries them only once the row is opened) and takes one
+    grid line; its panels keep the places they get when it is opened.
+    """
     out: list[g.Panel] = []
     y = 0
     next_id = 1
     for row in rows:
-        out.append(g.RowPanel(title=row.title, gridPos=g.GridPos(h=1, w=24, x=0, y=y), id=next_id))
+        row_y, row_id = y, next_id
         next_id += 1
         y += 1
         x, line_height = 0, 0
+        inside: list[g.Panel] = []
         for spec in row.panels:
             if x + spec.width > 24:
                 x, y, line_height = 0, y + line_height, 0
-            out.append(build_panel(spec, g.GridPos(h=spec.height, w=spec.width, x=x, y=y), next_id))
+            inside.append(build_panel(spec, g.GridPos(h=spec.height, w=spec.width, x=x, y=y), next_id))
             next_id += 1
             x += spec.width
             line_height = max(line_height, spec.height)
         y += line_height
+        header = g.GridPos(h=1, w=24, x=0, y=row_y)
+        if row.collapsed:
+            out.append(g.RowPanel(title=row.title, gridPos=header, id=row_id, collapsed=True, panels=inside))
+            y = row_y + 1
+        else:
+            out.append(g.RowPanel(title=row.title, gridPos=header, id=row_id))
+            out.extend(inside)
     return out
 
 

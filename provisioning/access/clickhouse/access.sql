@@ -194,6 +194,10 @@ GRANT SELECT(user_id, anonymous_id, country, region, city, age_band, segment, la
 GRANT dictGet ON pulse.users_dict TO admin_role;
 GRANT SELECT(user_id, country, region, city, age_band, segment, language, last_updated_at) ON pulse.users_latest TO admin_role;
 GRANT SELECT(bucket, users) ON pulse.users_per_minute TO admin_role;
+--   the S3 archive, in place: archive_events_per_day, archive_active_users_per_day
+GRANT NAMED COLLECTION ON pulse_archive TO admin_role;
+GRANT READ ON S3 TO admin_role;
+GRANT CREATE TEMPORARY TABLE ON *.* TO admin_role;
 CREATE USER OR REPLACE pulse_admin IDENTIFIED WITH sha256_hash BY '${PULSE_ACCESS_PULSE_ADMIN_PASSWORD_SHA256}' SETTINGS PROFILE pulse_readonly;
 GRANT admin_role TO pulse_admin;
 
