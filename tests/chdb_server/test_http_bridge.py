@@ -271,6 +271,25 @@ def test_metrics(warehouse: Warehouse, client: Client) -> None:
     assert "pulse_warehouse_query_duration_seconds_bucket" in text
 
 
+def test_metrics_carry_clickhouse_server_names_read_from_the_engine(warehouse: Warehouse, client: Client) -> None:
+    """ClickHouse's own names (as a server's Prometheus endpoint serves them) count what the engine did."""
+    url = f"{warehouse.url}/metrics"
+    name = make_events(client)
+    before = {
+        m: metric_total(url, m) for m in ("ClickHouseProfileEvents_FailedQuery", "ClickHouseProfileEvents_InsertedRows")
+    }
+    client.insert(name, rows(123))
+    with pytest.raises(DatabaseError):
+        client.command("SELECT no_such_function()")
+    assert (
+        metric_total(url, "ClickHouseProfileEvents_InsertedRows") - before["ClickHouseProfileEvents_InsertedRows"]
+        >= 123
+    )
+    assert metric_total(url, "ClickHouseProfileEvents_FailedQuery") > before["ClickHouseProfileEvents_FailedQuery"]
+    assert metric_total(url, "ClickHouseProfileEvents_Query") >= 2
+    assert metric_total(url, "ClickHouseMetrics_MemoryTracking") > 0
+
+
 # -- lifecycle ------------------------------------------------------------------------------
 
 
