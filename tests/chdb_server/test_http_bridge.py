@@ -19,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from pulse.pipeline.monitor import metric_total
+from tests.support.tiers import wait_for
 from tests.support.warehouse import Warehouse
 
 
@@ -272,21 +273,25 @@ def test_metrics(warehouse: Warehouse, client: Client) -> None:
 
 
 def test_metrics_carry_clickhouse_server_names_read_from_the_engine(warehouse: Warehouse, client: Client) -> None:
-    """ClickHouse's own names (as a server's Prometheus endpoint serves them) count what the engine did."""
+    """ClickHouse's own names (as a server's Prometheus endpoint serves them) count what the engine did.
+
+    The bridge reads its system tables every second in the background: the counts show within a few seconds.
+    """
     url = f"{warehouse.url}/metrics"
     name = make_events(client)
-    before = {
-        m: metric_total(url, m) for m in ("ClickHouseProfileEvents_FailedQuery", "ClickHouseProfileEvents_InsertedRows")
-    }
+    wait_for(lambda: metric_total(url, "ClickHouseProfileEvents_Query") >= 1, 10, "a first reading")
+    inserted, failed = (metric_total(url, f"ClickHouseProfileEvents_{m}") for m in ("InsertedRows", "FailedQuery"))
     client.insert(name, rows(123))
     with pytest.raises(DatabaseError):
         client.command("SELECT no_such_function()")
-    assert (
-        metric_total(url, "ClickHouseProfileEvents_InsertedRows") - before["ClickHouseProfileEvents_InsertedRows"]
-        >= 123
-    )
-    assert metric_total(url, "ClickHouseProfileEvents_FailedQuery") > before["ClickHouseProfileEvents_FailedQuery"]
-    assert metric_total(url, "ClickHouseProfileEvents_Query") >= 2
+
+    def counted() -> bool:
+        return (
+            metric_total(url, "ClickHouseProfileEvents_InsertedRows") >= inserted + 123
+            and metric_total(url, "ClickHouseProfileEvents_FailedQuery") > failed
+        )
+
+    wait_for(counted, 10, "the insert and the failed query counted", poll_s=0.2)
     assert metric_total(url, "ClickHouseMetrics_MemoryTracking") > 0
 
 

@@ -153,7 +153,8 @@ def _error(code: int, name: str, text: str) -> EngineError:
 class _Metrics:
     def __init__(self, engine: Engine) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(ServerMetrics(engine))
+        self.system = ServerMetrics(engine)
+        self.registry.register(self.system)
         self.queries = Counter(
             "pulse_warehouse_queries_total",
             "Statements run by the warehouse bridge",
@@ -185,6 +186,11 @@ class BridgeServer(ThreadingHTTPServer):
         self.metrics = _Metrics(engine)
         self.closing = False
         super().__init__(address, BridgeHandler)
+        self.metrics.system.start()
+
+    def server_close(self) -> None:
+        self.metrics.system.stop()
+        super().server_close()
 
 
 class BridgeHandler(BaseHTTPRequestHandler):

@@ -12,6 +12,7 @@ are untyped (PromQL's ``rate`` treats both alike).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric, UnknownMetricFamily
@@ -39,28 +40,57 @@ SQL = (
 )
 
 
-class ServerMetrics(Collector):
-    """Collects ``system.events`` and ``system.metrics`` at each scrape; nothing when the engine refuses."""
+#: How often the system tables are read: a scrape serves the last reading and never waits for the engine.
+REFRESH_S = 1.0
 
-    def __init__(self, engine: Engine) -> None:
+
+class ServerMetrics(Collector):
+    """The last reading of ``system.events`` and ``system.metrics``, refreshed by a thread of its own.
+
+    A scrape must not queue behind the engine's busy connections (inserts, dashboards): at a 1 s scrape
+    timeout that made a busy warehouse look down. So a background thread reads the tables every
+    ``REFRESH_S`` and ``collect`` only formats the rows it holds.
+    """
+
+    def __init__(self, engine: Engine, refresh_s: float = REFRESH_S) -> None:
         self.engine = engine
+        self.refresh_s = refresh_s
+        self.rows: list[tuple[str, float, str]] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._refresh_forever, name="server-metrics", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def refresh(self) -> None:
+        body = self.engine.execute(Statement(SQL, default_format="TabSeparated", readonly=2)).body
+        rows = []
+        for line in body.decode().splitlines():
+            name, value, text = line.split("\t", 2)
+            rows.append((name, float(value), text))
+        self.rows = rows  # one assignment: a scrape sees the old list or the new one
+
+    def _refresh_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.refresh()
+            except EngineError as error:  # closing: scrapes keep the last reading
+                log.info("system tables unavailable for /metrics", extra={"error": error.message[:300]})
+            self._stopping.wait(self.refresh_s)
 
     def describe(self) -> list[Metric]:
-        """Nothing up front: registering must not query an engine that may still be opening."""
+        """Nothing up front: registering must not run ``collect``."""
         return []
 
     def collect(self) -> Iterator[Metric]:
-        try:
-            body = self.engine.execute(Statement(SQL, default_format="TabSeparated", readonly=2)).body
-        except EngineError as error:  # closing: the scrape still answers, with the bridge's own metrics
-            log.info("system tables unavailable for /metrics", extra={"error": error.message[:300]})
-            return
-        for line in body.decode().splitlines():
-            name, value, text = line.split("\t", 2)
+        for name, value, text in self.rows:
             family: UnknownMetricFamily | GaugeMetricFamily = (
                 UnknownMetricFamily(name, text)
                 if name.startswith("ClickHouseProfileEvents_")
                 else GaugeMetricFamily(name, text)
             )
-            family.add_metric([], float(value))
+            family.add_metric([], value)
             yield family
