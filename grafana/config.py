@@ -36,6 +36,7 @@ JOBS = {
     "hot-layer": "pulse-hot-layer",
     "archiver": "pulse-archiver",
     "warehouse": "pulse-warehouse",
+    "kafka": "pulse-kafka",  # the brokers' JMX exporter (a PodMonitor in the chart)
 }
 
 # Teams: alert labels route by them (who sees what in Grafana: provisioning/access/access.yaml).

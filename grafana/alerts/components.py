@@ -1,4 +1,8 @@
-"""Every component answers Prometheus: one rule each, firing when its scrapes fail or its targets vanish."""
+"""Every component answers Prometheus: one rule each, firing when its scrapes fail or its targets vanish.
+
+Redis has no exporter of its own here: the hot updater, its one client, probes it and serves
+``pulse_redis_up`` (``pulse.hot.redis_health``), so its rule reads that gauge instead of ``up``.
+"""
 
 from __future__ import annotations
 
@@ -38,9 +42,28 @@ LOADER_DOWN = down("loader", name="Loader", severity="critical", impact="nothing
 HOT_LAYER_DOWN = down("hot-layer", name="HotLayer", severity="critical", impact="real-time panels freeze")
 ARCHIVER_DOWN = down("archiver", name="Archiver", severity="warning", impact="the S3 archive falls behind")
 WAREHOUSE_DOWN = down("warehouse", name="Warehouse", severity="critical", impact="loads and dashboards fail")
+KAFKA_DOWN = down("kafka", name="Kafka", severity="critical", impact="collectors refuse events, consumers stop")
+#: 1 while the hot updater's last probe of Redis (INFO) succeeded, 0 while it fails.
+REDIS_UP = f'pulse_redis_up{{job="{JOBS["hot-layer"]}"}}'
+REDIS_DOWN = Rule(
+    uid="pulse-down-redis",
+    title="PulseRedisDown",
+    summary="Redis does not answer the hot updater: real-time panels freeze",
+    description="{{ $labels.instance }} of job "
+    + JOBS["hot-layer"]
+    + " cannot reach Redis (pulse_redis_up = {value}).",
+    team=PLATFORM,
+    severity="critical",
+    query=PromQL(expr=REDIS_UP),
+    threshold=below(1),
+    window_s=300,
+    pending="2m",
+    no_data="OK",  # no updater, no probe: PulseHotLayerDown fires for that
+    labels={"component": "redis"},
+)
 
 GROUP = Group(
     name="pulse-components",
     interval="30s",
-    rules=(COLLECTOR_DOWN, LOADER_DOWN, HOT_LAYER_DOWN, ARCHIVER_DOWN, WAREHOUSE_DOWN),
+    rules=(COLLECTOR_DOWN, LOADER_DOWN, HOT_LAYER_DOWN, ARCHIVER_DOWN, WAREHOUSE_DOWN, KAFKA_DOWN, REDIS_DOWN),
 )

@@ -1,7 +1,9 @@
-"""Pulse — pipeline health: ingest, rejects, lag, freshness, ClickHouse parts/merges, Redis, archiver.
+"""Pulse — pipeline health: ingest, rejects, lag, freshness, ClickHouse, Kafka brokers, Redis, archiver.
 
-Prometheus panels use only metric names the services register (a test checks them against the
-code); ClickHouse panels read the freshness named query and the system tables.
+Prometheus panels use only metric names the services and stores serve (tests/observability runs each on a
+real Prometheus): the workers' ``pulse_*``, the brokers' JMX exporter rules (``kafka_*``), ClickHouse's own
+``ClickHouse*`` names (a server's endpoint, or the chDB bridge serving the same), Redis's health as the hot
+updater probes it (``pulse_redis_*``). ClickHouse panels read the freshness named query and the system tables.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pulse.grafana.named import Use
 from pulse.grafana.panels import FORMAT_TIME_SERIES, Link, PanelSpec, Row, dashboard_url, rate
 from pulse.grafana.panels import dashboard as pulse_dashboard
 
+from ..alerts.components import KAFKA_DOWN, REDIS_DOWN, REDIS_UP, WAREHOUSE_DOWN
 from ..alerts.consumers import CONSUMER_LAG
+from ..alerts.kafka import OFFLINE, OFFLINE_PARTITIONS, UNDER_REPLICATED, UNDER_REPLICATED_PARTITIONS
 from ..alerts.pipeline import FRESHNESS, REJECT_RATE
 from ..config import (
     CONSUMER_LAG_MAX,
@@ -32,6 +36,18 @@ TITLE = "Pulse — pipeline health"
 def runbook(title: str, rule: Rule) -> tuple[str, str]:
     """A panel link to the runbook section of the rule alerting on what the panel shows."""
     return f"Runbook: {title}", runbook_url(RUNBOOKS, rule.title)
+
+
+def targets_up(job: str) -> str:
+    """Targets of ``job`` answering their scrapes (0 when none does)."""
+    return f'sum(up{{job="{job}"}}) or vector(0)'
+
+
+#: Red while none answers, green from one.
+UP_COLOURS = (("red", None), ("green", 1))
+HOT = f'{{job="{JOBS["hot-layer"]}"}}'
+BROKERS = f'{{job="{JOBS["kafka"]}"}}'
+ENGINE = f'{{job="{JOBS["warehouse"]}"}}'
 
 
 INGEST = Row(
@@ -218,6 +234,39 @@ REDIS = Row(
     [
         PanelSpec(
             "stat",
+            "Redis up",
+            "Whether the hot updater's last INFO of Redis succeeded (it probes every second).",
+            prom=[(f"min({REDIS_UP})", "up")],
+            unit="short",
+            thresholds=UP_COLOURS,
+            width=6,
+            height=6,
+            links=[runbook("Redis down", REDIS_DOWN)],
+        ),
+        PanelSpec(
+            "timeseries",
+            "Redis memory used and clients",
+            "used_memory and connected_clients from INFO, as the hot updater reads them.",
+            prom=[
+                (f"max(pulse_redis_memory_used_bytes{HOT})", "memory (bytes)"),
+                (f"max(pulse_redis_connected_clients{HOT})", "clients"),
+            ],
+            unit="short",
+            width=6,
+            height=6,
+        ),
+        PanelSpec(
+            "timeseries",
+            "Redis evicted keys/s",
+            "Keys Redis evicted under maxmemory: the hot layer loses counters (INFO evicted_keys).",
+            prom=[rate(f"pulse_redis_evicted_keys_total{HOT}", "evicted")],
+            unit="short",
+            thresholds=(("green", None), ("red", 1)),
+            width=12,
+            height=6,
+        ),
+        PanelSpec(
+            "stat",
             "Redis memory",
             "Memory used by the hot tier's Redis (INFO memory).",
             redis=("info", "", {"section": "memory"}),
@@ -241,13 +290,130 @@ REDIS = Row(
 )
 
 
+WAREHOUSE = Row(
+    "Warehouse (ClickHouse's Prometheus endpoint)",
+    [
+        PanelSpec(
+            "stat",
+            "Warehouse up",
+            "ClickHouse targets answering Prometheus.",
+            prom=[(targets_up(JOBS["warehouse"]), "up")],
+            unit="short",
+            thresholds=UP_COLOURS,
+            width=6,
+            height=6,
+            links=[runbook("warehouse down", WAREHOUSE_DOWN)],
+        ),
+        PanelSpec(
+            "timeseries",
+            "Warehouse queries/s",
+            "Queries started and failed per second (ClickHouse profile events Query, FailedQuery).",
+            prom=[
+                rate(f"ClickHouseProfileEvents_Query{ENGINE}", "queries"),
+                rate(f"ClickHouseProfileEvents_FailedQuery{ENGINE}", "failed"),
+            ],
+            unit="short",
+            width=6,
+            height=6,
+        ),
+        PanelSpec(
+            "timeseries",
+            "Warehouse inserted rows/s",
+            "Rows inserted into any table per second (profile event InsertedRows).",
+            prom=[rate(f"ClickHouseProfileEvents_InsertedRows{ENGINE}", "rows")],
+            unit="short",
+            width=6,
+            height=6,
+        ),
+        PanelSpec(
+            "timeseries",
+            "Warehouse running queries and memory",
+            "Queries executing now and memory the engine tracks (ClickHouse metrics Query, MemoryTracking).",
+            prom=[
+                (f"sum(ClickHouseMetrics_Query{ENGINE})", "running queries"),
+                (f"sum(ClickHouseMetrics_MemoryTracking{ENGINE})", "memory (bytes)"),
+            ],
+            unit="short",
+            width=6,
+            height=6,
+        ),
+    ],
+)
+
+KAFKA = Row(
+    "Kafka brokers",
+    [
+        PanelSpec(
+            "stat",
+            "Brokers up",
+            "Kafka brokers and controllers whose JMX exporter answers Prometheus.",
+            prom=[(targets_up(JOBS["kafka"]), "up")],
+            unit="short",
+            thresholds=UP_COLOURS,
+            width=4,
+            height=6,
+            links=[runbook("Kafka down", KAFKA_DOWN)],
+        ),
+        PanelSpec(
+            "stat",
+            "Offline partitions",
+            "Partitions without a leader (the active controller's count).",
+            prom=[(OFFLINE, "offline")],
+            unit="short",
+            thresholds=(("green", None), ("red", 1)),
+            width=4,
+            height=6,
+            links=[runbook("offline partitions", OFFLINE_PARTITIONS)],
+        ),
+        PanelSpec(
+            "stat",
+            "Under-replicated partitions",
+            "Partitions with fewer in-sync replicas than replicas (each leader's count).",
+            prom=[(UNDER_REPLICATED, "under-replicated")],
+            unit="short",
+            thresholds=(("green", None), ("orange", 1)),
+            width=4,
+            height=6,
+            links=[runbook("under-replicated partitions", UNDER_REPLICATED_PARTITIONS)],
+        ),
+        PanelSpec(
+            "timeseries",
+            "Broker bytes in/out",
+            "Bytes per second clients produced to and fetched from the brokers.",
+            prom=[
+                rate(f"kafka_server_brokertopicmetrics_bytesin_total{BROKERS}", "in"),
+                rate(f"kafka_server_brokertopicmetrics_bytesout_total{BROKERS}", "out"),
+            ],
+            unit="Bps",
+            width=6,
+            height=6,
+        ),
+        PanelSpec(
+            "timeseries",
+            "Broker request time p99",
+            "99th percentile of request received to response sent, slowest broker, per request type.",
+            prom=[
+                (
+                    f'max by (request) (kafka_network_requestmetrics_totaltimems{{job="{JOBS["kafka"]}",'
+                    f' quantile="0.99"}})',
+                    "{{request}}",
+                )
+            ],
+            unit="ms",
+            width=6,
+            height=6,
+        ),
+    ],
+)
+
+
 def dashboard() -> g.Dashboard:
     return pulse_dashboard(
         uid=UID,
         title=TITLE,
-        description="Health of every Pulse component: collectors, Kafka lag, loader, ClickHouse, Redis, archiver.",
+        description="Health of every Pulse component: collectors, Kafka, loader, ClickHouse, Redis, archiver.",
         tags=("pulse", "platform"),
         refresh="30s",
-        rows=(INGEST, LAG, CLICKHOUSE, REDIS),
+        rows=(INGEST, LAG, CLICKHOUSE, WAREHOUSE, KAFKA, REDIS),
         links=(Link(title="Unified dashboard", uid=UNIFIED_UID, tooltip="business metrics"),),
     )

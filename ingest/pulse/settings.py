@@ -61,6 +61,9 @@ class StackSettings(BaseModel):
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = f"{LOOPBACK}:9092"
     controller_port: int = 9093
+    metrics_port: int = Field(
+        default=9404, description="the stack's broker serves Prometheus metrics here (JMX exporter agent)"
+    )
     partitions: int = Field(default=4, description="partitions per topic created by the stack")
     topic_prefix: str = "pulse"
     client_id: str = "pulse"
@@ -177,6 +180,7 @@ class HotSettings(BaseModel):
     max_batch_rows: int = 20_000
     max_batch_age_ms: int = 200
     window_refresh_ms: int = Field(default=1_000, description="how often trending/uniques windows are rebuilt")
+    redis_probe_ms: int = Field(default=1_000, description="how often Redis's INFO is read into pulse_redis_* metrics")
     trending_half_life_s: float = Field(default=120.0, description="decay of trending scores by bucket age")
     active_session_s: int = Field(default=300, description="a session is active this long after its last event")
     marker_ttl_s: int = Field(default=7 * 24 * 3600, description="life of the applied-offset markers")

@@ -19,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from pulse.pipeline.monitor import metric_total
+from tests.support.tiers import wait_for
 from tests.support.warehouse import Warehouse
 
 
@@ -269,6 +270,29 @@ def test_metrics(warehouse: Warehouse, client: Client) -> None:
     text = httpx.get(f"{warehouse.url}/metrics").text
     assert 'pulse_warehouse_queries_total{kind="select",status="ok"}' in text
     assert "pulse_warehouse_query_duration_seconds_bucket" in text
+
+
+def test_metrics_carry_clickhouse_server_names_read_from_the_engine(warehouse: Warehouse, client: Client) -> None:
+    """ClickHouse's own names (as a server's Prometheus endpoint serves them) count what the engine did.
+
+    The bridge reads its system tables every second in the background: the counts show within a few seconds.
+    """
+    url = f"{warehouse.url}/metrics"
+    name = make_events(client)
+    wait_for(lambda: metric_total(url, "ClickHouseProfileEvents_Query") >= 1, 10, "a first reading")
+    inserted, failed = (metric_total(url, f"ClickHouseProfileEvents_{m}") for m in ("InsertedRows", "FailedQuery"))
+    client.insert(name, rows(123))
+    with pytest.raises(DatabaseError):
+        client.command("SELECT no_such_function()")
+
+    def counted() -> bool:
+        return (
+            metric_total(url, "ClickHouseProfileEvents_InsertedRows") >= inserted + 123
+            and metric_total(url, "ClickHouseProfileEvents_FailedQuery") > failed
+        )
+
+    wait_for(counted, 10, "the insert and the failed query counted", poll_s=0.2)
+    assert metric_total(url, "ClickHouseMetrics_MemoryTracking") > 0
 
 
 # -- lifecycle ------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Grafana expands ``$VAR`` / ``${VAR}`` / ``$__env{VAR}`` in the files the chart ships (``files/`` ->
 ``provisioning/``); a reference without a key in Grafana's environment becomes an empty string at start-up
 (a contact point without endpoint, a data source without URL). Also: the ServiceMonitors' job labels are the
-ones the component-down rules select.
+ones the component-down rules select, and Strimzi's exporter runs the rules file ``pulse stack`` runs.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from typing import Any
 
 import yaml
 
+from pulse import content
 from pulse.access.definition import load
 from pulse.access.orgs import organizations
 from pulse.grafana import discover
+from pulse.stack import kafka as kafka_stack
 from tests.support.provisioning import PROVISIONING
 
 from .conftest import PRODUCTION
@@ -97,15 +99,21 @@ def test_service_monitors_set_the_jobs_the_down_rules_select(default_docs: list[
     rules = "\n".join(
         r.query.expr for g in discover.modules("alerts").values() for r in g.GROUP.rules if hasattr(r.query, "expr")
     )
-    found = set()
-    for monitor in by_kind(default_docs, "ServiceMonitor"):
-        for endpoint in monitor["spec"]["endpoints"]:
-            relabel = [r for r in endpoint.get("relabelings", []) if r.get("targetLabel") == "job"]
-            assert len(relabel) == 1, monitor["metadata"]["name"]
-            found.add(relabel[0]["replacement"])
-    assert found == set(jobs.values())
+    found: dict[str, Manifest] = {}
+    endpoints = [(m, e) for m in by_kind(default_docs, "ServiceMonitor") for e in m["spec"]["endpoints"]]
+    endpoints += [(m, e) for m in by_kind(default_docs, "PodMonitor") for e in m["spec"]["podMetricsEndpoints"]]
+    for monitor, endpoint in endpoints:
+        relabel = [r for r in endpoint.get("relabelings", []) if r.get("targetLabel") == "job"]
+        assert len(relabel) == 1, monitor["metadata"]["name"]
+        found[relabel[0]["replacement"]] = monitor
+    # kafka-exporter (consumer groups) is scraped too; no Pulse rule reads it.
+    assert set(found) == {*jobs.values(), "pulse-kafka-exporter"}
     for job in jobs.values():
         assert f'up{{job="{job}"}}' in rules, f"no down rule selects job {job}"
+    cluster = by_kind(default_docs, "Kafka")[0]["metadata"]["name"]
+    brokers = found[jobs["kafka"]]["spec"]
+    assert brokers["selector"]["matchLabels"]["strimzi.io/name"] == f"{cluster}-kafka"  # Strimzi's node pods
+    assert brokers["podMetricsEndpoints"][0]["port"] == "tcp-prometheus"
 
 
 def test_the_chart_logs_in_exactly_as_the_generated_grafana_ini_says(default_docs: list[Manifest]) -> None:
@@ -129,3 +137,12 @@ def test_the_chart_logs_in_exactly_as_the_generated_grafana_ini_says(default_doc
     )
     for name in ("GF_AUTH_GENERIC_OAUTH_CLIENT_ID", "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET"):
         assert name not in data and name in VALUES["grafana"]["envValueFrom"]
+
+
+def test_strimzi_runs_the_exporter_rules_pulse_stack_runs(default_docs: list[Manifest]) -> None:
+    """One rules file: the chart's metricsConfig ConfigMap carries the package's, which the broker rules read."""
+    kafka = by_kind(default_docs, "Kafka")[0]["spec"]["kafka"]
+    ref = kafka["metricsConfig"]["valueFrom"]["configMapKeyRef"]
+    config_map = next(c for c in by_kind(default_docs, "ConfigMap") if c["metadata"]["name"] == ref["name"])
+    shipped = yaml.safe_load(config_map["data"][ref["key"]])
+    assert shipped == yaml.safe_load((content.folder("pulse.stack") / kafka_stack.RULES).read_text())

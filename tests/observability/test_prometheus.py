@@ -1,13 +1,16 @@
 """Every PromQL of the pipeline-health dashboard and of the alert rules, on a real Prometheus scraping the pipeline.
 
 The pipeline (collector, loader, hot updater, archiver) runs on the test stack with paced traffic, a few
-invalid events among it; Prometheus scrapes them and the warehouse every second on loopback, under the jobs
-the chart's ServiceMonitors set (``grafana/config.py`` JOBS). Each expression is taken from the generated
-dashboard JSON / the provisioned rules and run through ``/api/v1/query``; each must return series.
-Then a component is killed with SIGKILL and its down rule is evaluated, Grafana's reduce and threshold
-emulated (tests/support/grafana_expressions.py): OK, firing, OK again after a restart.
+invalid events among it; Prometheus scrapes them, the warehouse and the Kafka broker's JMX exporter every
+second on loopback, under the jobs the chart's ServiceMonitors and PodMonitor set (``grafana/config.py``
+JOBS). Each expression is taken from the generated dashboard JSON / the provisioned rules and run through
+``/api/v1/query``; each must return series. Then a component or a store (Kafka, Redis, the warehouse) is
+killed with SIGKILL and its down rule is evaluated, Grafana's reduce and threshold emulated
+(tests/support/grafana_expressions.py): OK, firing, OK again after a restart.
 
-Stand-ins: Grafana (interval variables, frames, expressions are emulated); chDB serves the warehouse.
+Stand-ins: Grafana (interval variables, frames, expressions are emulated); chDB serves the warehouse (with
+ClickHouse's own metric names, ``pulse.chdb_server.server_metrics``); the hot updater's probe of Redis
+serves Redis's health (no redis_exporter).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ SCRAPE_S = 1.0
 KEY = "wk_observability"
 #: Supervisor service name of each pipeline component (the warehouse belongs to the stack).
 SERVICES = {"collector": "collector", "loader": "loader", "hot-layer": "hot", "archiver": "archiver"}
+#: Stores killed through the test stack, least disruptive first (Kafka's restart recovers its logs).
+STORES = ("warehouse", "redis", "kafka")
 
 
 def dashboard_exprs() -> dict[str, str]:
@@ -125,6 +130,7 @@ def prometheus(
         "hot-layer": (f"{host}:{pipeline.hot.metrics_port}", "/metrics"),
         "archiver": (f"{host}:{pipeline.archive.metrics_port}", "/metrics"),
         "warehouse": (f"{warehouse.host}:{warehouse.port}", "/metrics"),
+        "kafka": (f"{host}:{pipeline.kafka.metrics_port}", "/metrics"),
     }
     server = Prometheus(
         binaries["prometheus"],
@@ -206,3 +212,22 @@ def test_component_down_rule_fires_on_kill_and_clears_on_restart(
     finally:
         supervisor.start(pipeline_specs(pipeline)[SERVICES[component]], pipeline.stack.start_timeout_s)
     wait_for(lambda: not firing(prometheus, rule), 30, f"{rule['title']} OK after restart", poll_s=SCRAPE_S)
+
+
+def down_rule(component: str) -> dict[str, Any]:
+    return next(r for r in prometheus_rules().values() if r["labels"].get("component") == component)
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_store_down_rule_fires_on_kill_and_clears_on_restart(
+    prometheus: Prometheus, test_stack: StackHandle, store: str
+) -> None:
+    """Last in the module: the pipeline rides out each store's outage, and the next store's test waits for OK."""
+    rule = down_rule(store)
+    wait_for(lambda: not firing(prometheus, rule), 60, f"{rule['title']} OK", poll_s=SCRAPE_S)
+    assert test_stack.kill(store)
+    try:
+        wait_for(lambda: firing(prometheus, rule), 15, f"{rule['title']} firing after kill -9", poll_s=SCRAPE_S)
+    finally:
+        test_stack.up(store)
+    wait_for(lambda: not firing(prometheus, rule), 60, f"{rule['title']} OK after restart", poll_s=SCRAPE_S)

@@ -45,6 +45,25 @@ async def test_kafka_round_trip_on_every_partition_of_every_topic(kafka_stack: S
         await producer.stop()
 
 
+def metric_values(text: str) -> dict[str, float]:
+    """Sample line (name and labels) -> value of a Prometheus text exposition."""
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {name: float(value) for name, value in samples}
+
+
+def test_kafka_serves_the_broker_health_metrics_its_exporter_rules_name(kafka_stack: Settings) -> None:
+    """The JMX exporter agent runs inside the broker with the package's rules: partition and traffic gauges."""
+    answer = httpx.get(f"http://{kafka_stack.stack.host}:{kafka_stack.kafka.metrics_port}/metrics", timeout=10)
+    assert answer.status_code == 200
+    values = metric_values(answer.text)
+    assert values["kafka_controller_kafkacontroller_activecontrollercount"] == 1
+    assert values["kafka_controller_kafkacontroller_offlinepartitionscount"] == 0
+    assert values["kafka_server_replicamanager_underreplicatedpartitions"] == 0
+    assert values["kafka_server_replicamanager_partitioncount"] >= 1
+    assert values["kafka_server_brokertopicmetrics_bytesin_total"] >= 0
+    assert 'kafka_network_requestmetrics_totaltimems{quantile="0.99",request="Produce"}' in values
+
+
 def test_redis_answers_ping_and_keeps_values(redis_stack: Settings) -> None:
     client = redis.Redis.from_url(redis_stack.redis.url)
     try:

@@ -27,6 +27,7 @@ class Ports:
 
     kafka: int = 19092
     kafka_controller: int = 19093
+    kafka_metrics: int = 19404
     redis: int = 16379
     s3: int = 19000
     warehouse: int = 18123
@@ -49,7 +50,11 @@ def isolated_settings(home: Path, ports: Ports | None = None) -> Settings:
         update={
             "stack": base.stack.model_copy(update={"home": home, "host": host}),
             "kafka": base.kafka.model_copy(
-                update={"bootstrap_servers": f"{host}:{p.kafka}", "controller_port": p.kafka_controller}
+                update={
+                    "bootstrap_servers": f"{host}:{p.kafka}",
+                    "controller_port": p.kafka_controller,
+                    "metrics_port": p.kafka_metrics,
+                }
             ),
             "redis": base.redis.model_copy(update={"url": f"redis://{host}:{p.redis}/0"}),
             "s3": base.s3.model_copy(update={"endpoint_url": f"http://{host}:{p.s3}"}),

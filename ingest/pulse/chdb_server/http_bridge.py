@@ -28,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from pulse.chdb_server.bodyio import BodyError, decoded, framed_body
 from pulse.chdb_server.engine import Engine, EngineError, Statement, quote_string
+from pulse.chdb_server.server_metrics import ServerMetrics
 from pulse.warehouse.sqltext import NeedMore, insert_shape, leading_keyword
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,10 @@ def _error(code: int, name: str, text: str) -> EngineError:
 
 
 class _Metrics:
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.registry = CollectorRegistry()
+        self.system = ServerMetrics(engine)
+        self.registry.register(self.system)
         self.queries = Counter(
             "pulse_warehouse_queries_total",
             "Statements run by the warehouse bridge",
@@ -180,9 +183,14 @@ class BridgeServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], engine: Engine, display_name: str = "pulse-warehouse") -> None:
         self.engine = engine
         self.display_name = display_name
-        self.metrics = _Metrics()
+        self.metrics = _Metrics(engine)
         self.closing = False
         super().__init__(address, BridgeHandler)
+        self.metrics.system.start()
+
+    def server_close(self) -> None:
+        self.metrics.system.stop()
+        super().server_close()
 
 
 class BridgeHandler(BaseHTTPRequestHandler):

@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from pulse.hot import metrics
 from pulse.hot.aggregate import client_retries, count_events, decode_each
 from pulse.hot.keys import Keys
+from pulse.hot.redis_health import RedisProbe
 from pulse.hot.windows import refresh
 from pulse.hot.writer import APPLIED, HotWriter
 from pulse.settings import Settings
@@ -135,11 +136,12 @@ class HotUpdater:
         except BaseException:
             await self.redis.aclose()
             raise
+        cfg = self.settings.hot
         background = [
             asyncio.create_task(self._refresh_forever()),
             asyncio.create_task(self._report_lag_forever()),
+            asyncio.create_task(RedisProbe(self.redis, timeout_s=2.0).probe_forever(cfg.redis_probe_ms / 1000)),
         ]
-        cfg = self.settings.hot
         try:
             while not self._stopping.is_set():
                 self.health.beat()

@@ -23,3 +23,11 @@ APPLY_SECONDS = Histogram(
 )
 LAG = Gauge("pulse_hot_lag_messages", "Messages not yet applied (end offset - next to apply)", ["topic", "partition"])
 REFRESHES = Counter("pulse_hot_window_refreshes_total", "Rebuilds of the 1/5/15-minute windows")
+
+# Redis as its one client sees it (``pulse.hot.redis_health``): no redis_exporter is run beside it.
+REDIS_UP = Gauge("pulse_redis_up", "1 if the last INFO of Redis succeeded, else 0")
+REDIS_MEMORY = Gauge("pulse_redis_memory_used_bytes", "Redis used_memory (INFO memory)")
+REDIS_CLIENTS = Gauge("pulse_redis_connected_clients", "Redis connected_clients (INFO clients)")
+REDIS_EVICTED = Counter(
+    "pulse_redis_evicted_keys_total", "Keys Redis evicted under maxmemory (INFO stats evicted_keys)"
+)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 
+from pulse import content
 from pulse.contracts.events import Family
 from pulse.errors import PulseError
 from pulse.settings import Settings
@@ -27,6 +28,9 @@ from pulse.stack.service import Service
 from pulse.tls import kafka_options
 
 NAME = "kafka"
+#: The Prometheus JMX exporter, run as a Java agent inside the broker (Strimzi runs the same exporter).
+JMX_EXPORTER = "1.0.1"
+RULES = "kafka-metrics.yaml"  # package data beside this module: which MBeans become which metrics
 LOG4J = "2.24.3"
 SLF4J = "2.0.17"
 TOPIC_ALREADY_EXISTS = 36
@@ -67,8 +71,27 @@ def _pom(settings: Settings) -> str:
     )
 
 
+def _exporter_dir(settings: Settings) -> Path:
+    return maven.libs_dir(settings, "jmx-exporter", JMX_EXPORTER)
+
+
+def _exporter_pom() -> str:
+    return maven.pom("jmx-exporter", [maven.Artifact("io.prometheus.jmx", "jmx_prometheus_javaagent", JMX_EXPORTER)])
+
+
 def install(settings: Settings) -> bool:
-    return maven.install(settings, NAME, _pom(settings), libs_dir(settings))
+    kafka = maven.install(settings, NAME, _pom(settings), libs_dir(settings))
+    exporter = maven.install(settings, "jmx-exporter", _exporter_pom(), _exporter_dir(settings))
+    return kafka or exporter
+
+
+def exporter_agent(settings: Settings) -> str:
+    """The broker's ``-javaagent`` option: the JMX exporter serving this package's rules on the metrics port."""
+    jar = _exporter_dir(settings) / f"jmx_prometheus_javaagent-{JMX_EXPORTER}.jar"
+    if not jar.is_file():
+        raise PulseError(f"kafka: {jar} is missing; run `pulse stack install`")
+    rules = content.folder("pulse.stack") / RULES
+    return f"-javaagent:{jar}={settings.stack.host}:{settings.kafka.metrics_port}:{rules}"
 
 
 def _config_dir(settings: Settings) -> Path:
@@ -140,7 +163,7 @@ def spec(settings: Settings) -> ServiceSpec:
     argv = [
         java, f"-Xmx{settings.stack.kafka_heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true", f"-Dkafka.logs.dir={settings.stack.logs_dir.absolute()}",
-        f"-Dlog4j2.configurationFile={log4j.absolute()}",
+        f"-Dlog4j2.configurationFile={log4j.absolute()}", exporter_agent(settings),
         "-cp", f"{libs_dir(settings)}/*", "kafka.Kafka", str(properties.absolute()),
     ]  # fmt: skip
     return ServiceSpec(
@@ -148,7 +171,7 @@ def spec(settings: Settings) -> ServiceSpec:
         argv=argv,
         port=settings.kafka.port,
         host=settings.stack.host,
-        extra_ports=(settings.kafka.controller_port,),
+        extra_ports=(settings.kafka.controller_port, settings.kafka.metrics_port),
         ready=lambda: healthy(settings),
     )
 
