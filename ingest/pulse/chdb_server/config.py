@@ -13,12 +13,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from pulse.chdb_server import query_log
 from pulse.settings import Settings
 
 Fragment = Callable[[Settings], str | None]
 
 # name -> renderer; a renderer returns the fragment's XML, or None when the settings need none.
-FRAGMENTS: dict[str, Fragment] = {}
+FRAGMENTS: dict[str, Fragment] = {"query_log": query_log.fragment}
 
 BASE = "<clickhouse></clickhouse>\n"
 
