@@ -8,6 +8,8 @@ and columns read, their sensitive classes and whether the engine refused them.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,3 +154,27 @@ def test_a_refused_query_is_recorded_as_denied_with_what_it_tried_to_read(
         ("2", 0, 0, ["pulse.events"], ["pulse.events.campaign_id"], []),
         ("3", 1, 497, ["pulse.events"], ["pulse.events.revenue_micros"], ["money"]),
     ]
+
+
+def test_pulse_audit_reads_shows_a_persons_reads_with_their_sensitivity(bridge: Warehouse) -> None:
+    sql = "SELECT search_query FROM pulse.events LIMIT 1"
+    assert post(bridge, sql, agent("dora", "pulse-unified", "12")).is_success
+    env = {**bridge.env, "PULSE_CLICKHOUSE__DATABASE": DATABASE, "COLUMNS": "250"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pulse", "audit", "reads", "--since", "1d", "--user", "dora"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if "dora" in line]
+    assert "personal" in line and "pulse-unified/12" in line and "pulse.events" in line
+    refused = subprocess.run(
+        [sys.executable, "-m", "pulse", "audit", "reads", "--since", "yesterday"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0 and "--since 'yesterday'" in refused.stderr

@@ -254,13 +254,15 @@ def test_network_policies_and_monitors_exist(default_docs: list[Manifest]) -> No
 
 
 def test_grafana_content_is_sidecar_labelled(default_docs: list[Manifest]) -> None:
-    dashboards = sorted((CHART / "files" / "dashboards" / "pulse").glob("*.json"))
+    dashboards = sorted((CHART / "files" / "dashboards").glob("*/*.json"))
+    folders = {"pulse": "Pulse", "pulse-audit": "Pulse Audit"}
     maps = [c for c in by_kind(default_docs, "ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
     assert len(maps) == len(dashboards) >= 1, "one ConfigMap per dashboard file"
-    for cm in maps:
-        assert cm["metadata"]["annotations"]["k8s-sidecar-target-directory"] == "Pulse"
-        (content,) = cm["data"].values()
-        assert json.loads(content)["uid"]
+    by_file = {name: cm for cm in maps for name in cm["data"]}
+    for path in dashboards:
+        cm = by_file[path.name]
+        assert cm["metadata"]["annotations"]["k8s-sidecar-target-directory"] == folders[path.parent.name]
+        assert json.loads(cm["data"][path.name])["uid"]
     alerts = [c for c in by_kind(default_docs, "ConfigMap") if c["metadata"]["labels"].get("grafana_alert") == "1"]
     assert len(alerts) == 1 and len(alerts[0]["data"]) == len(list((CHART / "files" / "alerting").glob("*.yaml")))
     sources = [s for s in by_kind(default_docs, "Secret") if s["metadata"]["labels"].get("grafana_datasource") == "1"]

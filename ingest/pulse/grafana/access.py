@@ -63,7 +63,9 @@ def grafana_ini(group_roles: GroupRoles) -> dict[str, dict[str, Any]]:
     """The ``grafana.ini`` sections (also the Helm chart's ``grafana.grafana.ini``); secrets via env."""
     mapping = role_attribute_path(group_roles)
     return {
-        "server": {"root_url": "${PULSE_GRAFANA_ROOT_URL}"},
+        # The audit's Grafana half (OSS has no audit log): every HTTP request, every plugin query with its user.
+        "server": {"root_url": "${PULSE_GRAFANA_ROOT_URL}", "router_logging": True},
+        "plugins": {"log_backend_requests": True},
         "auth": {"disable_login_form": True, "oauth_auto_login": True, "oauth_allow_insecure_email_lookup": False},
         "auth.basic": {"enabled": False},
         "auth.anonymous": {"enabled": False},

@@ -71,6 +71,9 @@ def permissions() -> dict[str, Any]:
 def outputs() -> dict[str, str]:
     """Relative path -> file text, for every generated file."""
     config = discover.module("config")
+    titles = {folder.uid: folder.title for folder in config.FOLDERS}
+    # A dashboard may name its folder (FOLDER_UID, e.g. the Admin-only audit); the rest go to "pulse".
+    folders = sorted({getattr(board, "FOLDER_UID", "pulse") for board in DASHBOARDS} - {"pulse"})
     provider = {
         "apiVersion": 1,
         "providers": [
@@ -83,12 +86,32 @@ def outputs() -> dict[str, str]:
                 "updateIntervalSeconds": 30,
                 "options": {"path": "/etc/grafana/provisioning/dashboards/pulse", "foldersFromFilesStructure": False},
                 "folder": config.FOLDER,
-            }
+            },
+            *(
+                {
+                    "name": uid,
+                    "orgId": 1,
+                    "type": "file",
+                    "disableDeletion": False,
+                    "allowUiUpdates": False,
+                    "updateIntervalSeconds": 30,
+                    "options": {
+                        "path": f"/etc/grafana/provisioning/dashboards/{uid}",
+                        "foldersFromFilesStructure": False,
+                    },
+                    "folder": titles[uid],
+                    "folderUid": uid,
+                }
+                for uid in folders
+            ),
         ],
     }
     files = {"provisioning/dashboards/pulse.yaml": _yaml(provider)}
     for board in DASHBOARDS:
-        files[f"provisioning/dashboards/pulse/{board.UID.removeprefix('pulse-')}.json"] = _json(dashboard_json(board))
+        folder = getattr(board, "FOLDER_UID", "pulse")
+        files[f"provisioning/dashboards/{folder}/{board.UID.removeprefix('pulse-')}.json"] = _json(
+            dashboard_json(board)
+        )
     files["provisioning/datasources/pulse.yaml"] = _yaml(datasources.provisioning())
     rules = alerting.rules_file(alerts.GROUPS, folder=config.FOLDER, runbooks=config.RUNBOOKS)
     # Grafana expands $VAR in every string of these files: rules keep their $ only doubled.
