@@ -68,50 +68,33 @@ def permissions() -> dict[str, Any]:
     return access.desired_state(group_roles=config.GROUP_ROLES, teams=config.TEAMS, folders=config.FOLDERS)
 
 
+def _provider(name: str, folder: str, folder_uid: str | None = None) -> dict[str, Any]:
+    """A file provider reading ``dashboards/<name>`` into one Grafana folder."""
+    return {
+        "name": name,
+        "orgId": 1,
+        "type": "file",
+        "disableDeletion": False,
+        "allowUiUpdates": False,
+        "updateIntervalSeconds": 30,
+        "options": {"path": f"/etc/grafana/provisioning/dashboards/{name}", "foldersFromFilesStructure": False},
+        "folder": folder,
+        **({"folderUid": folder_uid} if folder_uid else {}),
+    }
+
+
 def outputs() -> dict[str, str]:
     """Relative path -> file text, for every generated file."""
     config = discover.module("config")
     titles = {folder.uid: folder.title for folder in config.FOLDERS}
     # A dashboard may name its folder (FOLDER_UID, e.g. the Admin-only audit); the rest go to "pulse".
-    folders = sorted({getattr(board, "FOLDER_UID", "pulse") for board in DASHBOARDS} - {"pulse"})
-    provider = {
-        "apiVersion": 1,
-        "providers": [
-            {
-                "name": "pulse",
-                "orgId": 1,
-                "type": "file",
-                "disableDeletion": False,
-                "allowUiUpdates": False,
-                "updateIntervalSeconds": 30,
-                "options": {"path": "/etc/grafana/provisioning/dashboards/pulse", "foldersFromFilesStructure": False},
-                "folder": config.FOLDER,
-            },
-            *(
-                {
-                    "name": uid,
-                    "orgId": 1,
-                    "type": "file",
-                    "disableDeletion": False,
-                    "allowUiUpdates": False,
-                    "updateIntervalSeconds": 30,
-                    "options": {
-                        "path": f"/etc/grafana/provisioning/dashboards/{uid}",
-                        "foldersFromFilesStructure": False,
-                    },
-                    "folder": titles[uid],
-                    "folderUid": uid,
-                }
-                for uid in folders
-            ),
-        ],
-    }
-    files = {"provisioning/dashboards/pulse.yaml": _yaml(provider)}
+    folder_of = {board.UID: getattr(board, "FOLDER_UID", "pulse") for board in DASHBOARDS}
+    others = sorted(set(folder_of.values()) - {"pulse"})
+    providers = [_provider("pulse", config.FOLDER), *(_provider(uid, titles[uid], uid) for uid in others)]
+    files = {"provisioning/dashboards/pulse.yaml": _yaml({"apiVersion": 1, "providers": providers})}
     for board in DASHBOARDS:
-        folder = getattr(board, "FOLDER_UID", "pulse")
-        files[f"provisioning/dashboards/{folder}/{board.UID.removeprefix('pulse-')}.json"] = _json(
-            dashboard_json(board)
-        )
+        name = board.UID.removeprefix("pulse-")
+        files[f"provisioning/dashboards/{folder_of[board.UID]}/{name}.json"] = _json(dashboard_json(board))
     files["provisioning/datasources/pulse.yaml"] = _yaml(datasources.provisioning())
     rules = alerting.rules_file(alerts.GROUPS, folder=config.FOLDER, runbooks=config.RUNBOOKS)
     # Grafana expands $VAR in every string of these files: rules keep their $ only doubled.
