@@ -10,7 +10,7 @@
 -- @column last_at DateTime64(6,'UTC') : the newest attempt
 SELECT
     toString(who)                                            AS who,
-    toString(arrayJoin(if(empty(tables), [''], tables)))     AS table,
+    toString(arrayJoin(if(tables = [], [''], tables)))     AS table,
     count()                                                  AS attempts,
     arraySort(CAST(groupUniqArrayArray(sensitive), 'Array(String)')) AS classes,
     max(at)                                                  AS last_at

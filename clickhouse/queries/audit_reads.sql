@@ -31,6 +31,6 @@ SELECT
 FROM audit_reads
 WHERE at >= {from:DateTime64(3)} AND at < {to:DateTime64(3)}
   AND ({who:String} = '' OR who = {who:String})
-  AND multiIf({only:String} = 'sensitive', notEmpty(sensitive), {only:String} = 'denied', denied = 1, 1)
+  AND multiIf({only:String} = 'sensitive', sensitive != [], {only:String} = 'denied', denied = 1, 1)
 ORDER BY at DESC
 LIMIT {limit:UInt32}

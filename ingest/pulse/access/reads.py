@@ -88,7 +88,7 @@ def read(
         f"FROM {quote_identifier(database)}.{TABLE} "
         "WHERE ({since:Nullable(DateTime64(6, 'UTC'))} IS NULL OR at >= {since:Nullable(DateTime64(6, 'UTC'))}) "
         "AND ({who:String} = '' OR who = {who:String}) "
-        "AND (NOT {sensitive:Bool} OR notEmpty(sensitive)) AND (NOT {denied:Bool} OR denied) "
+        "AND (NOT {sensitive:Bool} OR sensitive != []) AND (NOT {denied:Bool} OR denied) "
         "ORDER BY at DESC LIMIT {limit:UInt32}",
         parameters={
             "since": since,
