@@ -90,3 +90,25 @@ def test_a_key_change_is_not_held_back_by_an_unreachable_warehouse(
     assert "keys.create" in created.stderr and "not recorded in audit_log" in created.stderr
     listed = test_stack.pulse("keys", "list", "--json", check=True).stdout
     assert source in listed
+
+
+def test_classify_marks_the_definitions_sensitive_columns_for_the_audit_of_reads(tmp_path: Path) -> None:
+    path = tmp_path / "chdb"
+    env = {**os.environ, "PULSE_CLICKHOUSE__URL": f"chdb://{path}", "USER": "ops-dan", "LOGNAME": "ops-dan"}
+    repo = str(Path(__file__).resolve().parents[2])
+    pulse("migrate", env=env)
+    assert "sensitive columns marked" in pulse("access", "classify", "--root", repo, env=env)
+    other = subprocess.run(
+        [sys.executable, "-m", "pulse", "access", "classify", "--root", repo],
+        env={**env, "PULSE_CLICKHOUSE__DATABASE": "elsewhere"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert other.returncode != 0 and "'pulse'" in other.stderr and "'elsewhere'" in other.stderr
+    with session(path) as client:
+        marked = set(client.query("SELECT column, class FROM pulse.audit_sensitive_columns").result_rows)
+        (recorded,) = client.query("SELECT who FROM pulse.audit_log WHERE action = 'access.classify'").result_rows
+    assert {("pulse.events.revenue_micros", "money"), ("pulse.events.user_id", "personal")} <= marked
+    assert not [c for c, _ in marked if c.endswith((".country", ".event_time"))]
+    assert recorded == ("ops-dan",)
