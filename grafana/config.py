@@ -16,6 +16,7 @@ __all__ = ["CLICKHOUSE", "PROMETHEUS", "REDIS"]
 FOLDER = "Pulse"  # the dashboards' and alert rules' folder (title of the folder uid "pulse")
 UNIFIED_UID = "pulse-unified"
 PIPELINE_HEALTH_UID = "pulse-pipeline-health"
+AUDIT_UID = "pulse-audit"
 #: Alerts link here; each rule's section is the heading named like the rule (docs/runbooks.md).
 RUNBOOKS = "https://github.com/pulse/pulse/blob/main/docs/runbooks.md"
 

@@ -179,3 +179,13 @@ def test_provisioning_env_expansion_keeps_queries_and_fills_endpoints() -> None:
     variable = datasources.password_variable("pulse_admin")
     sources = expand(datasources.provisioning(load_organizations(REPO)), {variable: "s3cret"})
     assert sources["datasources"][0]["secureJsonData"]["password"] == "s3cret"
+
+
+def test_grafana_logs_requests_and_plugin_queries_for_the_audit() -> None:
+    """Generated grafana.ini and the chart's: router_logging and log_backend_requests, the OSS audit half."""
+    chart = yaml.safe_load((REPO / "helm/pulse/values.yaml").read_text())["grafana"]["grafana.ini"]
+    for ini in (access.grafana_ini(CONFIG.GROUP_ROLES), chart):
+        assert ini["server"]["router_logging"] is True
+        assert ini["plugins"]["log_backend_requests"] is True
+    generated = (REPO / "provisioning/access/grafana.ini").read_text()
+    assert "router_logging = true" in generated and "log_backend_requests = true" in generated

@@ -1,8 +1,8 @@
 """The audit trail of operator actions: one append-only ``audit_log`` row per change (0010_audit.sql).
 
-Who changed access or the schema, and when (write keys are not yet audited). Queries people run through Grafana are
-not written here: ClickHouse's ``system.query_log`` has them, with the data source's user and the
-plugin's ``grafana_user:<login>`` tag (docs/access.md).
+Who changed access, the schema, write keys or a retention, or replayed the archive, and when. Reads
+of data are not written here: ``audit_reads`` has them, fed from ClickHouse's query log
+(pulse.access.reads, docs/access.md).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from pulse.chdb_server.engine import quote_identifier
 from pulse.errors import PulseError
+from pulse.settings import Settings
 
 TABLE = "audit_log"
 
@@ -84,3 +85,27 @@ def read(
         parameters={"since": since, "who": who or "", "action": action or "", "limit": limit},
     ).result_rows
     return [Entry(at, str(w), str(a), str(t), str(d)) for at, w, a, t, d in rows]
+
+
+def record_outside(settings: Settings, action: str, target: str, details: dict[str, Any]) -> str | None:
+    """Record an action done outside the warehouse (write keys live in Redis); returns why it was not.
+
+    Best effort by design: revoking a leaked key must never wait for the warehouse. The caller says
+    loudly when this returns a reason.
+    """
+    from pulse.warehouse.client import connect
+
+    database = settings.clickhouse.database
+    try:
+        client = connect(settings)
+    except Exception as error:  # any failure to reach the warehouse is reported, not raised
+        return f"warehouse unreachable: {error}"
+    try:
+        if not exists(client, database):
+            return f"{database}.{TABLE} does not exist (run `pulse migrate`)"
+        record(client, database, action, target, details)
+    except (PulseError, ClickHouseError) as error:
+        return str(error)
+    finally:
+        client.close()
+    return None

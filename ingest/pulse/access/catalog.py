@@ -21,8 +21,9 @@ from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover, migrate
 
 #: A parameterized view (``CREATE VIEW v AS ... {p:Type}``) lists no columns until it is called.
 Kind = Literal["table", "view", "parameterized_view", "dictionary"]
-#: A materialized view with ``TO`` stores nothing: reading it reads its target, which is listed itself.
-_MOVES_ROWS_ONLY = re.compile(r"^CREATE MATERIALIZED VIEW \S+ TO ", re.IGNORECASE)
+#: A materialized view with ``TO`` (refreshable ones ``... APPEND TO``) stores nothing: reading it reads
+#: its target, which is listed itself.
+_MOVES_ROWS_ONLY = re.compile(r"^CREATE MATERIALIZED VIEW \S+ (?:REFRESH .*? APPEND )?TO ", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,7 @@ def apply_command(
 
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
-    from pulse.access import audit, render
+    from pulse.access import audit, reads, render
     from pulse.settings import get_settings
     from pulse.warehouse.client import connect
 
@@ -144,7 +144,10 @@ def apply_command(
             except ClickHouseError as error:
                 raise PulseError(f"access.sql statement {index} failed ({statement[:80]}...): {error}") from error
         users = [g.user for g in access.grantees()]
-        audit.record(client, settings.clickhouse.database, "access.apply", "clickhouse", {"users": users})
+        sensitive = reads.classify(client, access)
+        audit.record(
+            client, settings.clickhouse.database, "access.apply", "clickhouse", {"users": users, "sensitive": sensitive}
+        )
     finally:
         client.close()
     console.print(f"applied {len(statements)} statements for {len(users)} users")
@@ -186,6 +189,29 @@ def _apply_grafana(root: Path, definition_file: Path | None, url: str, dry_run: 
     console.print(f"applied {len(steps)} step(s)")
 
 
+@app.command("classify")
+def classify_command(root: Root = Path(), definition: DefinitionFile = None) -> None:
+    """Tell the audit of reads which warehouse columns are sensitive (the definition's classes); recorded."""
+    from pulse.access import audit, reads
+    from pulse.access import definition as access_definition
+    from pulse.settings import get_settings
+    from pulse.warehouse.client import connect
+
+    access = access_definition.load(definition or root / access_definition.DEFINITION)
+    settings = get_settings()
+    if access.database != settings.clickhouse.database:
+        raise PulseError(
+            f"the definition is for database {access.database!r}, the warehouse is {settings.clickhouse.database!r}"
+        )
+    client = connect(settings)
+    try:
+        count = reads.classify(client, access)
+        audit.record(client, access.database, "access.classify", access.database, {"sensitive_columns": count})
+    finally:
+        client.close()
+    console.print(f"{count} sensitive columns marked for the audit of reads")
+
+
 _SPAN = re.compile(r"^(\d+)([smhdw])$")
 
 
@@ -204,13 +230,23 @@ def _since(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+audit_app = typer.Typer(help="The audit trail: admin actions (audit_log) and reads of data (audit_reads).")
+
+Since = Annotated[str | None, typer.Option("--since", help="7d, 12h, 30m or an ISO date/time")]
+Limit = Annotated[int, typer.Option("--limit", help="newest entries shown")]
+
+
+@audit_app.callback(invoke_without_command=True)
 def audit_command(
-    since: Annotated[str | None, typer.Option("--since", help="7d, 12h, 30m or an ISO date/time")] = None,
+    ctx: typer.Context,
+    since: Since = None,
     who: Annotated[str | None, typer.Option("--who", help="only this actor")] = None,
     action: Annotated[str | None, typer.Option("--action", help="only this action, e.g. migrate, access.apply")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="newest entries shown")] = 100,
+    limit: Limit = 100,
 ) -> None:
-    """Show the audit trail (audit_log): who changed access or the schema, and when."""
+    """Show the admin actions (audit_log): who changed access, the schema, keys or retention, and when."""
+    if ctx.invoked_subcommand is not None:
+        return
     from pulse.access import audit
     from pulse.settings import get_settings
     from pulse.warehouse.client import connect
@@ -232,7 +268,67 @@ def audit_command(
     Console(width=160).print(table)
 
 
+@audit_app.command("reads")
+def reads_command(
+    since: Since = None,
+    user: Annotated[str | None, typer.Option("--user", help="only this Grafana login or ClickHouse user")] = None,
+    sensitive: Annotated[bool, typer.Option("--sensitive", help="only reads of sensitive columns")] = False,
+    denied: Annotated[bool, typer.Option("--denied", help="only refused queries (ACCESS_DENIED)")] = False,
+    limit: Limit = 100,
+) -> None:
+    """Show who read which data (audit_reads), after copying what the engine logged until now."""
+    from pulse.access import reads
+    from pulse.settings import get_settings
+    from pulse.warehouse.client import connect
+
+    settings = get_settings()
+    database = settings.clickhouse.database
+    client = connect(settings)
+    try:
+        reads.capture(client, database)
+        found = reads.read(
+            client, database, since=_since(since), who=user, sensitive_only=sensitive, denied_only=denied, limit=limit
+        )
+    finally:
+        client.close()
+    table = Table(title=f"audit_reads of {database}")
+    for column in ("at", "who", "user", "denied", "sensitive", "dashboard/panel", "ms", "rows"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("tables", overflow="fold")
+    for entry in found:
+        table.add_row(
+            f"{entry.at:%Y-%m-%d %H:%M:%S}",
+            escape(entry.who),
+            entry.ch_user,
+            "DENIED" if entry.denied else "",
+            ",".join(entry.sensitive),
+            f"{entry.dashboard}/{entry.panel}" if entry.dashboard or entry.panel else "",
+            str(entry.duration_ms),
+            str(entry.read_rows),
+            escape(", ".join(entry.tables)),
+        )
+    Console(width=200).print(table)
+
+
+@audit_app.command("retention")
+def retention_command(
+    days: Annotated[int, typer.Option("--days", min=1, help="keep reads this many days (default retention: 365)")],
+) -> None:
+    """Change how long audit_reads keeps reads; the change itself is recorded in audit_log."""
+    from pulse.access import reads
+    from pulse.settings import get_settings
+    from pulse.warehouse.client import connect
+
+    settings = get_settings()
+    client = connect(settings)
+    try:
+        reads.set_retention(client, settings.clickhouse.database, days)
+    finally:
+        client.close()
+    console.print(f"audit_reads keeps {days} days")
+
+
 def register(root: typer.Typer) -> None:
     """Add ``pulse access ...`` and ``pulse audit``."""
     root.add_typer(app, name="access")
-    root.command("audit")(audit_command)
+    root.add_typer(audit_app, name="audit")

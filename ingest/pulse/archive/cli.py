@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import typer
@@ -46,6 +47,21 @@ add_run_command(
     archiver,
     "Archive every raw topic (dead letters included) until SIGTERM/SIGINT, then flush and commit.",
 )
+
+
+def _record_replay(
+    settings: Settings, start: datetime, end: datetime, topics: list[str], objects: int, counts: dict[str, int]
+) -> None:
+    """Who replayed which hours into the warehouse: one audit_log row per replay that ran."""
+    from pulse.access import audit
+    from pulse.warehouse.client import connect
+
+    client = connect(settings)
+    try:
+        details = {"since": start.isoformat(), "until": end.isoformat(), "topics": topics, "objects": objects, **counts}
+        audit.record(client, settings.clickhouse.database, "replay", ",".join(topics), details)
+    finally:
+        client.close()
 
 
 def register(root: typer.Typer) -> None:
@@ -103,6 +119,7 @@ def register(root: typer.Typer) -> None:
                 elapsed = progress.tasks[0].elapsed or 1e-9
                 completed = progress.tasks[0].completed + done.batch.rows
                 progress.update(task, advance=done.batch.rows, rate=f"{completed / elapsed:,.0f} offsets/s")
+        _record_replay(settings, start, end, topics, len(objects), counts)
         console.print(
             f"[green]done[/]: {len(planned):,} insert(s); objects: {counts['inserted']} inserted, "
             f"{counts['filled']} filled (partly present), {counts['skipped']} skipped (already in the warehouse)"

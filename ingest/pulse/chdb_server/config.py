@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pulse.archive import collection as archive_collection
+from pulse.chdb_server import query_log
 from pulse.settings import Settings
 
 Fragment = Callable[[Settings], str | None]
@@ -21,6 +22,7 @@ Fragment = Callable[[Settings], str | None]
 # name -> renderer; a renderer returns the fragment's XML, or None when the settings need none.
 FRAGMENTS: dict[str, Fragment] = {
     "archive_collection": archive_collection.fragment,
+    "query_log": query_log.fragment,
 }
 
 BASE = "<clickhouse></clickhouse>\n"

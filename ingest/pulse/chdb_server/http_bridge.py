@@ -28,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from pulse.chdb_server.bodyio import BodyError, decoded, framed_body
 from pulse.chdb_server.engine import Engine, EngineError, Statement, quote_string
+from pulse.chdb_server.query_log import with_user_agent
 from pulse.chdb_server.server_metrics import ServerMetrics
 from pulse.warehouse.sqltext import NeedMore, insert_shape, leading_keyword
 
@@ -298,7 +299,7 @@ class BridgeHandler(BaseHTTPRequestHandler):
             default_format=params.get("default_format") or self.headers.get("X-ClickHouse-Format") or "TabSeparated",
             database=params.get("database") or self.headers.get("X-ClickHouse-Database") or None,
             params=bind,
-            settings=settings,
+            settings=with_user_agent(settings, self.headers.get("User-Agent")),
             readonly=readonly,
         )
         return statement, infile

@@ -16,6 +16,7 @@ from types import FrameType
 from pulse.chdb_server import config as engine_config
 from pulse.chdb_server.engine import Engine
 from pulse.chdb_server.http_bridge import BridgeServer
+from pulse.chdb_server.query_log import capture
 from pulse.errors import PulseError
 from pulse.logs import configure_logging
 from pulse.settings import Settings
@@ -79,5 +80,6 @@ def serve(settings: Settings, *, pool_size: int = 4, port: int | None = None, dr
     server.closing = True
     server.shutdown()
     server.server_close()
+    capture(engine, settings.clickhouse.database)
     drained = engine.close(timeout_s=drain_timeout_s)
     log.info("warehouse stopped", extra={"drained": drained})

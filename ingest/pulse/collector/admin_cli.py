@@ -57,6 +57,15 @@ def _with_redis(work: Callable[[Redis], Awaitable[T]], *, wait_s: float = 0.0) -
     return asyncio.run(run())
 
 
+def _audit(action: str, target: str, details: dict[str, object]) -> None:
+    """Record a key change in audit_log; if the warehouse cannot take it, say so (the change stands)."""
+    from pulse.access.audit import record_outside
+
+    problem = record_outside(get_settings(), action, target, details)
+    if problem is not None:
+        Console(stderr=True).print(f"[yellow]warning[/]: {action} {target} not recorded in audit_log: {problem}")
+
+
 def read_key_files(path: Path) -> list[tuple[str, str]]:
     """(source, write key) pairs from a folder (one file per source, e.g. a mounted Secret) or a
     ``source=key`` lines file. Hidden entries (a Secret volume's ``..data`` links) are skipped."""
@@ -88,6 +97,7 @@ def create(
         raise PulseError(str(error)) from error
     print(key)
     Console(stderr=True).print(f"created a write key for source [bold]{record.source}[/] (hash {record.key_hash[:12]})")
+    _audit("keys.create", record.source, {"hash": record.key_hash[:12], "rate_limit_events_per_s": rate})
 
 
 @keys_app.command("import")
@@ -119,6 +129,9 @@ def import_keys(
     for record, created in results:
         state = "created" if created else ("kept, revoked" if not record.active else "kept")
         print(f"{state} {record.source} {record.key_hash[:12]}")
+    added = [f"{record.source} {record.key_hash[:12]}" for record, created in results if created]
+    if added:  # an import that changed nothing (every deploy after the first) is not an action
+        _audit("keys.import", str(path), {"created": added})
 
 
 @keys_app.command("list")
@@ -154,6 +167,8 @@ def revoke(selector: str = typer.Argument(..., help="a source name (all its keys
         raise PulseError(str(error)) from error
     for record in revoked:
         print(f"revoked {record.source} {record.key_hash[:12]}")
+    if revoked:
+        _audit("keys.revoke", selector, {"revoked": [f"{r.source} {r.key_hash[:12]}" for r in revoked]})
 
 
 @dims_app.command("load")

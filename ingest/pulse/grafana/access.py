@@ -16,7 +16,9 @@ def grafana_ini(orgs: list[Organization]) -> dict[str, dict[str, Any]]:
     """The ``grafana.ini`` sections; secrets and deployment URLs are ``${VAR}``, expanded by Grafana."""
     login = login_settings(orgs)
     return {
-        "server": {"root_url": "${PULSE_GRAFANA_ROOT_URL}"},
+        # The audit's Grafana half (OSS has no audit log): every HTTP request, every plugin query with its user.
+        "server": {"root_url": "${PULSE_GRAFANA_ROOT_URL}", "router_logging": True},
+        "plugins": {"log_backend_requests": True},
         "auth": {"disable_login_form": True, "oauth_auto_login": True, "oauth_allow_insecure_email_lookup": False},
         "auth.basic": {"enabled": False},
         "auth.anonymous": {"enabled": False},

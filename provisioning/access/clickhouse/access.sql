@@ -158,6 +158,9 @@ GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id,
 GRANT SELECT(bucket, campaign_id, creative_id, segment, device_type, country, impressions, clicks, conversions, spend_micros, revenue_micros) ON pulse.ad_performance_per_hour TO admin_role;
 GRANT SELECT(bucket, campaign_id, creative_id, segment, device_type, country, impressions, clicks, conversions, spend_micros, revenue_micros) ON pulse.ad_performance_per_minute TO admin_role;
 GRANT SELECT(at, who, action, target, details) ON pulse.audit_log TO admin_role;
+GRANT SELECT(type, event_time, event_time_microseconds, query_id, query_kind, is_initial_query, user, http_user_agent, client_name, log_comment, query, tables, columns, exception_code, exception, query_duration_ms, read_rows, result_rows) ON pulse.audit_query_log TO admin_role;
+GRANT SELECT(at, query_id, who, via_grafana, ch_user, kind, tables, columns, sensitive, denied, error_code, dashboard, panel, rule, duration_ms, read_rows, result_rows, agent, query) ON pulse.audit_reads TO admin_role;
+GRANT SELECT(column, class) ON pulse.audit_sensitive_columns TO admin_role;
 GRANT SELECT(campaign_id, name, daily_budget_micros, updated_at) ON pulse.campaigns TO admin_role;
 GRANT dictGet ON pulse.campaigns_dict TO admin_role;
 GRANT SELECT(campaign_id, name, daily_budget_micros, last_updated_at) ON pulse.campaigns_latest TO admin_role;
