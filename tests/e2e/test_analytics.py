@@ -29,7 +29,7 @@ from pulse.queries.params import bind
 from pulse.queries.registry import get as get_query
 from pulse.queries.run import run_typed, wire_values
 from pulse.settings import Settings
-from tests.support.pipeline import ad_totals, collector_url, replaying_loader
+from tests.support.pipeline import ad_totals, collector_url, replaying_loader, wait_loader_caught_up
 
 DAY_RATE = 0.25  # events/s: a day of traffic is 21,600 events
 FUNNELS = {"engagement": ("view", "like", "share"), "ads": ("ad_impression", "ad_click", "conversion")}
@@ -63,13 +63,21 @@ def stored_between(warehouse: Client, start: datetime, end: datetime, source: st
 
 
 def wait_stored(
-    warehouse: Client, start: datetime, end: datetime, expected: int, timeout_s: float = 90.0, source: str = ""
+    settings: Settings,
+    warehouse: Client,
+    start: datetime,
+    end: datetime,
+    expected: int,
+    timeout_s: float = 90.0,
+    source: str = "",
 ) -> int:
+    """Events in the window once ``expected`` are there and the loader committed them (rollups written)."""
     deadline = time.monotonic() + timeout_s
     stored = -1
     while time.monotonic() < deadline:
         stored = stored_between(warehouse, start, end, source)
         if stored >= expected:
+            wait_loader_caught_up(settings)  # a part of events is visible before its views' parts
             time.sleep(1.0)  # a duplicate would show up now
             return stored_between(warehouse, start, end, source)
         time.sleep(0.25)
@@ -82,7 +90,7 @@ def deliver_stored(pipeline: Settings, warehouse: Client, config: TrafficConfig,
     truth = deliver(pipeline, config, events, key)
     end = config.start + timedelta(hours=1)
     source = source_of_write_key(key)
-    assert wait_stored(warehouse, config.start, end, truth.events, source=source) == truth.events
+    assert wait_stored(pipeline, warehouse, config.start, end, truth.events, source=source) == truth.events
     return truth
 
 
@@ -117,7 +125,7 @@ def day(pipeline: Settings, warehouse: Client) -> Day:
     events = int(86_400 * DAY_RATE)
     truth = deliver(pipeline, config, events)
     end = start + timedelta(days=1, hours=1)
-    assert wait_stored(warehouse, start, end, truth.events) == truth.events
+    assert wait_stored(pipeline, warehouse, start, end, truth.events) == truth.events
     generator = TrafficGenerator(config)
     population = generator.population
     return Day(
@@ -383,7 +391,7 @@ def test_a_late_event_updates_the_right_buckets(pipeline: Settings, warehouse: C
     before = {s: engagement(warehouse, day, s) for s in (60, 300, 3600)}
     truth = deliver(pipeline, config, 40)
     expected_total = day.truth.events + truth.events
-    assert wait_stored(warehouse, day.start, day.end, expected_total) == expected_total
+    assert wait_stored(pipeline, warehouse, day.start, day.end, expected_total) == expected_total
     for seconds, counts in before.items():
         late = bucketed(truth.per_minute, seconds)
         expected = Counter(counts)
@@ -632,11 +640,11 @@ def test_an_injected_burst_trends_within_one_window_and_steady_tags_do_not(
     )
     events = int(17 * 60 * config.rate)
     truth = deliver(pipeline, config, events)
-    assert wait_stored(warehouse, start, start + timedelta(hours=1), truth.events) == truth.events
+    assert wait_stored(pipeline, warehouse, start, start + timedelta(hours=1), truth.events) == truth.events
     spam = spam_batch(start + timedelta(minutes=14, seconds=10), "spamwave", messages=150, users=2)
     answer = httpx.post(collector_url(pipeline) + "/v1/batch", content=spam, auth=("wk_e2e", ""), timeout=10)
     assert answer.status_code == 200, answer.text
-    assert wait_stored(warehouse, start, start + timedelta(hours=1), truth.events + 150) == truth.events + 150
+    assert wait_stored(pipeline, warehouse, start, start + timedelta(hours=1), truth.events + 150) == truth.events + 150
 
     burst_start = start + timedelta(seconds=burst.start_s)
     window = {"window_min": 1, "baseline_windows": 12, "min_mentions": 10}

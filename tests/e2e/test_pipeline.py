@@ -19,7 +19,7 @@ from pulse.generator.sender import send
 from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.generator.truth import TruthReport
 from pulse.settings import Settings
-from tests.support.pipeline import collector_url, replaying_loader, send_through_crashes
+from tests.support.pipeline import collector_url, replaying_loader, send_through_crashes, wait_loader_caught_up
 from tests.support.stack import StackHandle
 
 ROLLUP_PER_MINUTE = """
@@ -90,9 +90,10 @@ def loader_metrics(settings: Settings) -> dict[str, float]:
     return values
 
 
-def assert_rollup_equals_truth(warehouse: Client, truth: TruthReport) -> None:
+def assert_rollup_equals_truth(settings: Settings, warehouse: Client, truth: TruthReport) -> None:
     assert truth.unacknowledged.events == 0, truth.unacknowledged
     assert wait_until_stored(warehouse, truth) == truth.events
+    wait_loader_caught_up(settings)  # the rollups of the last insert are written when it is committed
     assert rollup(warehouse, truth) == truth.per_minute
 
 
@@ -101,7 +102,7 @@ def test_counts_per_type_per_minute_equal_the_ground_truth(pipeline: Settings, w
     assert truth.events == 12_000
     assert len(truth.per_minute) >= 2, "the window should span several minutes"
     assert {"view", "like", "ad_impression"} <= set(truth.totals)
-    assert_rollup_equals_truth(warehouse, truth)
+    assert_rollup_equals_truth(pipeline, warehouse, truth)
 
 
 def test_stopping_the_warehouse_mid_stream_loses_and_doubles_nothing(
@@ -121,19 +122,19 @@ def test_stopping_the_warehouse_mid_stream_loses_and_doubles_nothing(
         return await sending
 
     truth = asyncio.run(scenario())
-    assert_rollup_equals_truth(warehouse, truth)
+    assert_rollup_equals_truth(pipeline, warehouse, truth)
 
 
 def test_killing_the_loader_mid_stream_loses_and_doubles_nothing(pipeline: Settings, warehouse: Client) -> None:
     generator = traffic(seed=13, start=window_start(3), rate=2_000)
     truth = send_through_crashes(pipeline, generator, "wk_e2e", events=16_000, service="loader")
-    assert_rollup_equals_truth(warehouse, truth)
+    assert_rollup_equals_truth(pipeline, warehouse, truth)
 
 
 def test_a_full_replay_by_a_new_consumer_group_changes_no_rollup(pipeline: Settings, warehouse: Client) -> None:
     """Redelivery of every offset (a new group starts at the beginning) must be a no-op."""
     truth = deliver(pipeline, traffic(seed=14, start=window_start(4), rate=500), events=6_000, paced=False)
-    assert_rollup_equals_truth(warehouse, truth)
+    assert_rollup_equals_truth(pipeline, warehouse, truth)
     before = warehouse.query(
         "SELECT event, sum(events) FROM events_per_minute GROUP BY event ORDER BY event"
     ).result_rows
