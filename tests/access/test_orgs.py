@@ -57,7 +57,7 @@ def test_sensitive_panels_are_only_where_their_readers_are() -> None:
 
     for org in ORGS:
         shown = set().union(*(named_queries(b) for b in boards(org)))
-        assert shown <= set(org.grantee.queries), f"{org.name} shows panels its user may not run"
+        assert shown <= org.grantee.runnable, f"{org.name} shows panels its user may not run"
         if "money" not in org.grantee.reads:
             assert not shown & MONEY_QUERIES, f"{org.name} shows money panels"
     (admin,) = [org for org in ORGS if org.id == 1]
@@ -83,6 +83,8 @@ def test_an_organization_runs_every_query_of_its_dashboards_as_its_user(
                 problems.append(f"{board['uid']}: a variable query failed: {str(error)[:300]}")
                 continue
             for query in expand(board, window, variables):
+                if query.named in org.grantee.archive:
+                    continue  # reads S3: tests/access/test_archive_access.py runs these with the collection
                 try:
                     client.query(query.sql)
                     ran += 1

@@ -122,6 +122,11 @@ class Grantee:
     archive: tuple[str, ...] = ()  # named queries over the S3 archive: the archive's grants when any
 
     @property
+    def runnable(self) -> frozenset[str]:
+        """Every named query this user may run: over the warehouse's tables and over the archive."""
+        return frozenset(self.queries) | frozenset(self.archive)
+
+    @property
     def title(self) -> str:
         return f"{self.department} / {self.role}" if self.department else f"{self.role} (all departments)"
 

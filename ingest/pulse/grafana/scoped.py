@@ -35,7 +35,7 @@ def reads_everything(grantee: Grantee) -> bool:
 def target_allowed(grantee: Grantee, target: Mapping[str, Any], panel_source: Mapping[str, Any]) -> bool:
     source = target.get("datasource") or panel_source
     if source.get("uid") == CLICKHOUSE["uid"] and target.get("pulseQuery"):
-        return str(target["pulseQuery"]) in grantee.queries
+        return str(target["pulseQuery"]) in grantee.runnable
     return reads_everything(grantee)
 
 
