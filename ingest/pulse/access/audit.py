@@ -1,6 +1,7 @@
 """The audit trail of operator actions: one append-only ``audit_log`` row per change (0010_audit.sql).
 
-Who changed access or the schema, and when (write keys are not yet audited). Queries people run through Grafana are
+Who changed access or the schema, and when (write keys are not yet audited), and every call of the read API
+(``pulse.api.trail`` batches those rows). Queries people run through Grafana are
 not written here: ClickHouse's ``system.query_log`` has them, with the data source's user and the
 plugin's ``grafana_user:<login>`` tag (docs/access.md).
 """
@@ -44,21 +45,24 @@ def record(
 ) -> None:
     """Append one row; an action that changed the warehouse but could not be recorded is an error."""
     try:
-        client.insert(
-            f"{quote_identifier(database)}.{TABLE}",
-            [
-                [
-                    datetime.now(UTC),
-                    who or actor(),
-                    action,
-                    target,
-                    orjson.dumps(details, option=orjson.OPT_SORT_KEYS).decode(),
-                ]
-            ],
-            column_names=["at", "who", "action", "target", "details"],
-        )
+        write(client, database, [entry(action, target, details, who or actor())])
     except ClickHouseError as error:
         raise PulseError(f"{action} {target} done, but not recorded in {database}.{TABLE}: {error}") from error
+
+
+def entry(action: str, target: str, details: dict[str, Any], who: str, at: datetime | None = None) -> Entry:
+    """One row, its details as sorted JSON (so equal details read the same)."""
+    text = orjson.dumps(details, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    return Entry(at or datetime.now(UTC), who, action, target, text)
+
+
+def write(client: Client, database: str, entries: list[Entry]) -> None:
+    """Append rows in one insert (the read API batches its calls' rows); ClickHouseError when refused."""
+    client.insert(
+        f"{quote_identifier(database)}.{TABLE}",
+        [[e.at, e.who, e.action, e.target, e.details] for e in entries],
+        column_names=["at", "who", "action", "target", "details"],
+    )
 
 
 def exists(client: Client, database: str) -> bool:
