@@ -43,14 +43,12 @@ def test_every_call_is_recorded_with_its_data_source_in_few_inserts(settings: Se
         write(entries)
 
     who = f"auditor-{uuid.uuid4().hex[:8]}"
-    analyst = idp.token(who, ["pulse-analysts", "pulse-finance"])
+    auth = {"Authorization": f"Bearer {idp.token(who, ['pulse-analysts', 'pulse-finance'])}"}
     with running_api(settings, audit_writer=counted) as api, api.client() as http:
         for _ in range(CALLS):
-            assert (
-                http.get("/v1/queries/budget_pacing", headers={"Authorization": f"Bearer {analyst}"}).status_code == 200
-            )
-        assert http.get("/v1/queries/engagement", headers={"Authorization": f"Bearer {analyst}"}).status_code == 403
-        bad = http.get("/v1/queries/ad_performance", params={"by": "x"}, headers={"Authorization": f"Bearer {analyst}"})
+            assert http.get("/v1/queries/budget_pacing", headers=auth).status_code == 200
+        assert http.get("/v1/queries/engagement", headers=auth).status_code == 403
+        bad = http.get("/v1/queries/ad_performance", params={"by": "x"}, headers=auth)
         assert bad.status_code == 400
     rows = _entries(settings, who, CALLS + 2)
     assert len(rows) == CALLS + 2

@@ -16,7 +16,6 @@ from pulse.queries.registry import NamedQuery, Param
 Value = str | int | float | datetime | date | list[str] | list[int]
 
 
-
 class ParamError(PulseError):
     """A parameter's value is refused; ``parameter`` names it (an API answers 400 with it)."""
 
