@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from starlette.applications import Starlette
 from starlette.responses import Response
 
 
@@ -57,3 +63,28 @@ def serve(factory: str, *, host: str, port: int, workers: int, https: dict[str, 
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+@contextmanager
+def serving(app: Starlette, *, host: str = "127.0.0.1", timeout_s: float = 30.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread on a free port (lifespan included); yield its base URL.
+
+    For benchmarks and tests that need the real HTTP server in-process; services use :func:`serve`.
+    """
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port = int(probe.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"{app!r} did not start serving on {host}:{port}")
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout_s)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,17 +11,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from pulse.access.definition import DEFINITION, AccessDefinition, Grantee, load
 from pulse.api.app import create_app
+from pulse.bench.idp import AUDIENCE, Idp, serve_idp
 from pulse.bench.synthetic import load as load_events
 from pulse.settings import Settings
 from pulse.warehouse.client import connect
 from pulse.warehouse.migrations import discover, migrate
-from tests.api.idp import AUDIENCE, Idp, serve_idp
-from tests.support.warehouse import Warehouse, free_port
+from pulse.web import serving
+from tests.support.warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parents[2]
 #: The data's newest event: whole hours, so the dashboards' ranges below are fixed instants.
@@ -105,20 +103,8 @@ class RunningApi:
 def running_api(settings: Settings, **options: Any) -> Iterator[RunningApi]:
     """The app served by uvicorn in a thread on a free port, as `pulse api run` serves it (lifespan included)."""
     app = create_app(settings, **options)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the API did not start")
-        time.sleep(0.05)
-    try:
-        yield RunningApi(f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serving(app) as url:
+        yield RunningApi(url, app)
 
 
 def groups_of(settings: Settings, grantee: Grantee) -> list[str]:

@@ -11,10 +11,10 @@ import orjson
 from pulse.access import audit
 from pulse.api.cli import document_text
 from pulse.api.trail import warehouse_writer
+from pulse.bench.idp import Idp
 from pulse.settings import Settings
 from pulse.warehouse.client import connect
 from tests.api.conftest import REPO, RunningApi, running_api
-from tests.api.idp import Idp
 
 CALLS = 12
 

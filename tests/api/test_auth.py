@@ -12,9 +12,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from pulse.access.definition import AccessDefinition
+from pulse.bench.idp import Idp, new_key
 from pulse.settings import Settings
 from tests.api.conftest import api_settings, running_api
-from tests.api.idp import Idp, new_key
 from tests.support.warehouse import Warehouse, free_port
 
 QUERY = "/v1/queries/events_per_second"

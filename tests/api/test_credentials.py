@@ -8,9 +8,9 @@ import pytest
 
 from pulse.access.definition import AccessDefinition
 from pulse.api.warehouses import NoCredentials, Warehouses
+from pulse.bench.idp import Idp
 from pulse.settings import Settings
 from tests.api.conftest import api_settings, password, running_api
-from tests.api.idp import Idp
 from tests.support.warehouse import Warehouse
 
 

@@ -19,10 +19,10 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from pulse.access.definition import AccessDefinition
+from pulse.bench.idp import Idp
 from pulse.queries.run import run
 from tests.access.standin import session_config
 from tests.api.conftest import RANGE, REPO, RunningApi, api_settings, migrated_warehouse, running_api
-from tests.api.idp import Idp
 from tests.support.warehouse import Warehouse
 
 FRAGMENT = REPO / "provisioning/access/clickhouse/users.d/pulse_growth_analyst.xml"

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from pulse.bench.idp import Idp
 from tests.api.conftest import RANGE
-from tests.api.idp import Idp
 
 MANAGER = ["pulse-managers", "pulse-growth"]
 

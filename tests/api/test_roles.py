@@ -7,12 +7,12 @@ import orjson
 import pytest
 
 from pulse.access.definition import AccessDefinition, Grantee, load
+from pulse.bench.idp import Idp
 from pulse.queries.registry import load_all
 from pulse.queries.run import run
 from pulse.settings import Settings
 from pulse.warehouse.client import connect
 from tests.api.conftest import RANGE, REPO, api_settings, groups_of, running_api
-from tests.api.idp import Idp
 from tests.support.warehouse import Warehouse
 
 GRANTEES = load(REPO / "provisioning/access/access.yaml").grantees()

@@ -1,4 +1,9 @@
-"""A throwaway identity provider: an RSA key pair, its JWKS served by a real local HTTP server, tokens."""
+"""A throwaway identity provider: an RSA key pair, its JWKS served by a local HTTP server, and tokens it signs.
+
+`pulse bench api` and tests/api need callers the read API trusts without a real IdP: this serves
+the public key at ``/.well-known/jwks.json`` exactly as an IdP does, so the API's JWKS fetching,
+caching and signature checks run unchanged. Never for production: the key lives in memory only.
+"""
 
 from __future__ import annotations
 
