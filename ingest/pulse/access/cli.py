@@ -155,7 +155,7 @@ def audit_command(
     action: Annotated[str | None, typer.Option("--action", help="only this action, e.g. migrate, access.apply")] = None,
     limit: Annotated[int, typer.Option("--limit", help="newest entries shown")] = 100,
 ) -> None:
-    """Show the audit trail (audit_log): who changed access or the schema, and when."""
+    """Show the audit trail (audit_log): who changed access or the schema, and each read API call (api.query)."""
     from pulse.access import audit
     from pulse.settings import get_settings
     from pulse.warehouse.client import connect

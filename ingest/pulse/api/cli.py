@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from pulse.logs import configure_logging
 from pulse.settings import get_settings
@@ -63,10 +62,6 @@ def openapi_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="file --write writes")] = Path("docs/api-openapi.json"),
 ) -> None:
     """The read API's OpenAPI document, generated from the named queries."""
-    text = document_text()
-    if not write:
-        typer.echo(text, nl=False)
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    Console().print(f"wrote {out}")
+    from pulse.queries.cli import print_or_write
+
+    print_or_write(document_text(), write, out)
