@@ -33,6 +33,7 @@ ANOMALY_Z_MAX = 4  # |z| against the same 15 minutes of the last 7 days
 #: (relabelled, so it does not depend on the release name) and so does the tests' scrape config.
 JOBS = {
     "collector": "pulse-collector",
+    "api": "pulse-api",
     "loader": "pulse-loader",
     "hot-layer": "pulse-hot-layer",
     "archiver": "pulse-archiver",

@@ -38,6 +38,7 @@ def down(component: str, *, name: str, severity: Severity, impact: str) -> Rule:
 
 
 COLLECTOR_DOWN = down("collector", name="Collector", severity="critical", impact="clients' events are refused")
+API_DOWN = down("api", name="Api", severity="warning", impact="read API callers get connection errors")
 LOADER_DOWN = down("loader", name="Loader", severity="critical", impact="nothing reaches ClickHouse")
 HOT_LAYER_DOWN = down("hot-layer", name="HotLayer", severity="critical", impact="real-time panels freeze")
 ARCHIVER_DOWN = down("archiver", name="Archiver", severity="warning", impact="the S3 archive falls behind")
@@ -65,5 +66,14 @@ REDIS_DOWN = Rule(
 GROUP = Group(
     name="pulse-components",
     interval="30s",
-    rules=(COLLECTOR_DOWN, LOADER_DOWN, HOT_LAYER_DOWN, ARCHIVER_DOWN, WAREHOUSE_DOWN, KAFKA_DOWN, REDIS_DOWN),
+    rules=(
+        COLLECTOR_DOWN,
+        API_DOWN,
+        LOADER_DOWN,
+        HOT_LAYER_DOWN,
+        ARCHIVER_DOWN,
+        WAREHOUSE_DOWN,
+        KAFKA_DOWN,
+        REDIS_DOWN,
+    ),
 )

@@ -22,6 +22,7 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here so `pulse --help` stays fast and each area owns its own module.
     from pulse.access.cli import register as register_access
+    from pulse.api.cli import app as api_app
     from pulse.archive.cli import app as archive_app
     from pulse.archive.cli import register as register_archive
     from pulse.bench.cli import app as bench_app
@@ -41,6 +42,7 @@ def _register() -> None:
     app.add_typer(stack_app, name="stack")
     app.add_typer(warehouse_app, name="warehouse")
     app.add_typer(collector_app, name="collector")
+    app.add_typer(api_app, name="api")
     app.add_typer(keys_app, name="keys")
     app.add_typer(dims_app, name="dims")
     app.add_typer(loader_app, name="loader")

@@ -156,6 +156,45 @@ class CollectorSettings(BaseModel):
     tls_keyfile: OptionalFile = Field(default=None, description="key of tls_certfile")
 
 
+class ApiSettings(BaseModel):
+    """The read API (`pulse api run`): who may call it (JWT from the IdP) and which ClickHouse user runs each call."""
+
+    host: str = LOOPBACK
+    port: int = 8090
+    workers: int = 1
+    issuer: str = Field(default="", description="the IdP's issuer; a token's iss must equal it")
+    audience: str = Field(default="pulse-api", description="a token's aud must contain it")
+    jwks_url: str = Field(default="", description="the IdP's JWKS (default: issuer + /.well-known/jwks.json)")
+    algorithms: list[str] = Field(default=["RS256"], description="signature algorithms accepted")
+    leeway_s: float = Field(default=30.0, ge=0, description="clock skew tolerated on exp/nbf/iat")
+    jwks_cache_s: int = Field(default=300, ge=1, description="how long fetched signing keys are trusted")
+    role_claim: str = Field(default="groups", description="claim naming the caller's role (a string or a list)")
+    department_claim: str = Field(default="groups", description="claim naming the caller's department")
+    role_groups: dict[str, str] = Field(
+        default={"pulse-admins": "Admin", "pulse-managers": "Manager", "pulse-analysts": "Analyst", "pulse-api": "api"},
+        description="claim value -> role of the access definition (a role's own name also counts)",
+    )
+    department_groups: dict[str, str] = Field(
+        default={"pulse-growth": "growth", "pulse-content": "content", "pulse-ads": "ads", "pulse-finance": "finance"},
+        description="claim value -> department of the access definition (a department's own name also counts)",
+    )
+    passwords: dict[str, str] = Field(
+        default={}, description="ClickHouse data source user -> its password (PULSE_API__PASSWORDS__PULSE_API=...)"
+    )
+    definition: Path | None = Field(
+        default=None, description="the access definition (default: provisioning/access/access.yaml)"
+    )
+    audit_flush_s: float = Field(default=2.0, gt=0, description="audit rows are written at least this often")
+    audit_batch_rows: int = Field(default=500, ge=1, description="... or as soon as this many are waiting")
+    audit_max_buffered: int = Field(default=100_000, ge=1, description="rows kept while the warehouse is down")
+    tls_certfile: OptionalFile = Field(default=None, description="serve HTTPS with this certificate chain")
+    tls_keyfile: OptionalFile = Field(default=None, description="key of tls_certfile")
+
+    @property
+    def jwks(self) -> str:
+        return self.jwks_url or self.issuer.rstrip("/") + "/.well-known/jwks.json"
+
+
 class LoaderSettings(BaseModel):
     """Kafka -> ClickHouse loader: batches are cut by size or age, whichever comes first."""
 
@@ -227,6 +266,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     s3: S3Settings = S3Settings()
     collector: CollectorSettings = CollectorSettings()
+    api: ApiSettings = ApiSettings()
     loader: LoaderSettings = LoaderSettings()
     hot: HotSettings = HotSettings()
     archive: ArchiveSettings = ArchiveSettings()

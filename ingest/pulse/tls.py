@@ -23,6 +23,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from pulse.errors import PulseError
 from pulse.settings import (
+    ApiSettings,
     ClickHouseSettings,
     CollectorSettings,
     KafkaSettings,
@@ -143,15 +144,16 @@ def s3_verify(s3: S3Settings) -> str | bool:
 
 
 # ------------------------------------------------------------------------------------ collector server
-def uvicorn_ssl_options(collector: CollectorSettings) -> dict[str, Any]:
+def uvicorn_ssl_options(server: CollectorSettings | ApiSettings, section: str = "collector") -> dict[str, Any]:
     """``uvicorn.run`` keyword arguments: HTTPS when ``tls_certfile`` is set, plain HTTP otherwise."""
-    if collector.tls_certfile is None:
-        if collector.tls_keyfile is not None:
-            raise PulseError("PULSE_COLLECTOR__TLS_KEYFILE set without PULSE_COLLECTOR__TLS_CERTFILE")
+    prefix = f"PULSE_{section.upper()}__"
+    if server.tls_certfile is None:
+        if server.tls_keyfile is not None:
+            raise PulseError(f"{prefix}TLS_KEYFILE set without {prefix}TLS_CERTFILE")
         return {}
-    options = {"ssl_certfile": _file(collector.tls_certfile, "PULSE_COLLECTOR__TLS_CERTFILE")}
-    if collector.tls_keyfile is not None:
-        options["ssl_keyfile"] = _file(collector.tls_keyfile, "PULSE_COLLECTOR__TLS_KEYFILE")
+    options = {"ssl_certfile": _file(server.tls_certfile, f"{prefix}TLS_CERTFILE")}
+    if server.tls_keyfile is not None:
+        options["ssl_keyfile"] = _file(server.tls_keyfile, f"{prefix}TLS_KEYFILE")
     return options
 
 

@@ -5,7 +5,7 @@ bootstrapped from a Secret by an idempotent hook Job."""
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, get_origin
 
 import pytest
 from pydantic import BaseModel
@@ -42,7 +42,13 @@ def setting_variables(model: type[BaseModel] = Settings, prefix: str = "PULSE_")
             names |= setting_variables(annotation, f"{prefix}{name.upper()}__")
         else:
             names.add(f"{prefix}{name.upper()}")
+            if get_origin(annotation) is dict:  # one entry per key: PULSE_API__PASSWORDS__<USER>
+                names.add(f"{prefix}{name.upper()}__*")
     return names
+
+
+def is_setting(variable: str, known: set[str]) -> bool:
+    return variable in known or any(k.endswith("__*") and variable.startswith(k[:-1]) for k in known)
 
 
 def container_env(obj: Manifest, index: int = 0) -> dict[str, dict[str, Any]]:
@@ -60,7 +66,8 @@ def test_every_variable_the_chart_sets_is_a_setting(rendered: list[Manifest]) ->
     known = setting_variables()
     for obj in rendered:
         for _, c in containers(obj):
-            unknown = {e["name"] for e in c.get("env", []) if e["name"].startswith("PULSE_")} - known - EXPANSION_ONLY
+            variables = {e["name"] for e in c.get("env", []) if e["name"].startswith("PULSE_")} - EXPANSION_ONLY
+            unknown = {v for v in variables if not is_setting(v, known)}
             assert not unknown, f"{obj['metadata']['name']}/{c['name']}: not settings: {sorted(unknown)}"
 
 

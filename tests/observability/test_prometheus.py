@@ -16,6 +16,7 @@ serves Redis's health (no redis_exporter).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import threading
 import time
@@ -27,12 +28,15 @@ from typing import Any
 import httpx
 import pytest
 
+from pulse.access.definition import DEFINITION
+from pulse.api.app import create_app
 from pulse.generator.sender import send
 from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.grafana import discover
 from pulse.grafana.generate import dashboard_json
 from pulse.pipeline.services import pipeline_specs, start_pipeline, stop_pipeline, supervisor_for
-from pulse.settings import Settings
+from pulse.settings import ApiSettings, Settings
+from pulse.web import serving
 from tests.support.go_tools import go_tools
 from tests.support.grafana_expressions import Labels, evaluate_chain
 from tests.support.prometheus import Prometheus, grafana_promql, instant_series
@@ -46,6 +50,7 @@ PROMETHEUS_UID = "pulse-prometheus"
 SCRAPE_S = 1.0
 KEY = "wk_observability"
 #: Supervisor service name of each pipeline component (the warehouse belongs to the stack).
+ACCESS = Path(__file__).resolve().parents[2] / DEFINITION
 SERVICES = {"collector": "collector", "loader": "loader", "hot-layer": "hot", "archiver": "archiver"}
 #: Stores killed through the test stack, least disruptive first (Kafka's restart recovers its logs).
 STORES = ("warehouse", "redis", "kafka")
@@ -124,7 +129,12 @@ def prometheus(
 ) -> Iterator[Prometheus]:
     host = pipeline.stack.host
     warehouse = httpx.URL(pipeline.clickhouse.url)
+    # The read API, served in-process as `pulse api run` serves it: only its /metrics is scraped here.
+    api_settings = pipeline.model_copy(update={"api": ApiSettings(issuer="https://idp.invalid", definition=ACCESS)})
+    stack = contextlib.ExitStack()
+    api = httpx.URL(stack.enter_context(serving(create_app(api_settings))))
     targets = {
+        "api": (f"{api.host}:{api.port}", "/metrics"),
         "collector": (f"{pipeline.collector.host}:{pipeline.collector.port}", "/metrics"),
         "loader": (f"{host}:{pipeline.loader.metrics_port}", "/metrics"),
         "hot-layer": (f"{host}:{pipeline.hot.metrics_port}", "/metrics"),
@@ -146,6 +156,7 @@ def prometheus(
         yield server
     finally:
         server.stop()
+        stack.close()
 
 
 def empty(prometheus: Prometheus, exprs: dict[str, str]) -> dict[str, str]:

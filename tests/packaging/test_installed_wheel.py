@@ -110,3 +110,14 @@ def test_grafana_generate_writes_the_committed_files(installed: tuple[Path, Path
     assert (out / "provisioning/alerting/rules.yaml").read_text() == (
         REPO / "provisioning/alerting/rules.yaml"
     ).read_text()
+
+
+def test_the_read_api_document_comes_from_the_shipped_queries(installed: tuple[Path, Path]) -> None:
+    """`pulse api` ships (its JWT library included) and documents every shipped named query as committed."""
+    pulse, work = installed
+    printed = run([str(pulse), "api", "openapi"], cwd=work, env={"PATH": "/usr/bin:/bin"})
+    assert printed == (REPO / "docs/api-openapi.json").read_text()
+    imported = run(
+        [str(pulse.parent / "python"), "-c", "import pulse.api.app, jwt.algorithms as a; print(a.has_crypto)"], cwd=work
+    )
+    assert imported.strip() == "True"

@@ -1,8 +1,9 @@
 """The audit trail of operator actions: one append-only ``audit_log`` row per change (0010_audit.sql).
 
-Who changed access, the schema, write keys or a retention, or replayed the archive, and when. Reads
-of data are not written here: ``audit_reads`` has them, fed from ClickHouse's query log
-(pulse.access.reads, docs/access.md).
+Who changed access, the schema, write keys or a retention, or replayed the archive, and when; and
+every call of the read API (``pulse.api.trail`` batches those rows). Reads of data through Grafana are
+not written here: ``audit_reads`` has them, fed from ClickHouse's query log (pulse.access.reads,
+docs/access.md).
 """
 
 from __future__ import annotations
@@ -45,21 +46,24 @@ def record(
 ) -> None:
     """Append one row; an action that changed the warehouse but could not be recorded is an error."""
     try:
-        client.insert(
-            f"{quote_identifier(database)}.{TABLE}",
-            [
-                [
-                    datetime.now(UTC),
-                    who or actor(),
-                    action,
-                    target,
-                    orjson.dumps(details, option=orjson.OPT_SORT_KEYS).decode(),
-                ]
-            ],
-            column_names=["at", "who", "action", "target", "details"],
-        )
+        write(client, database, [entry(action, target, details, who or actor())])
     except ClickHouseError as error:
         raise PulseError(f"{action} {target} done, but not recorded in {database}.{TABLE}: {error}") from error
+
+
+def entry(action: str, target: str, details: dict[str, Any], who: str, at: datetime | None = None) -> Entry:
+    """One row, its details as sorted JSON (so equal details read the same)."""
+    text = orjson.dumps(details, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    return Entry(at or datetime.now(UTC), who, action, target, text)
+
+
+def write(client: Client, database: str, entries: list[Entry]) -> None:
+    """Append rows in one insert (the read API batches its calls' rows); ClickHouseError when refused."""
+    client.insert(
+        f"{quote_identifier(database)}.{TABLE}",
+        [[e.at, e.who, e.action, e.target, e.details] for e in entries],
+        column_names=["at", "who", "action", "target", "details"],
+    )
 
 
 def exists(client: Client, database: str) -> bool:

@@ -244,7 +244,7 @@ def audit_command(
     action: Annotated[str | None, typer.Option("--action", help="only this action, e.g. migrate, access.apply")] = None,
     limit: Limit = 100,
 ) -> None:
-    """Show the admin actions (audit_log): who changed access, the schema, keys or retention, and when."""
+    """Show the admin actions (audit_log): who changed access, the schema, keys or retention, when; API calls."""
     if ctx.invoked_subcommand is not None:
         return
     from pulse.access import audit

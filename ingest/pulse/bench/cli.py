@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 
 import orjson
 import typer
+from clickhouse_connect.driver.client import Client
 from rich.console import Console
 from rich.table import Table
 
@@ -52,38 +54,15 @@ def queries(
     as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
 ) -> None:
     """p50/p95 of every named query, the whole set, and ad-hoc aggregations over every raw row."""
-    import time
-    from datetime import UTC, datetime
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from pulse.bench.queries import measure
-    from pulse.bench.synthetic import load
     from pulse.stack import stack
     from pulse.warehouse.client import connect
 
     settings = get_settings()
     console = Console(stderr=as_json)
     client = connect(settings, send_receive_timeout=3600)
-    present = int(client.command("SELECT count() FROM events"))  # type: ignore[arg-type]
-    load_s = 0.0
-    if present < events:
-        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        missing = events - present
-        with Progress(
-            TextColumn("generating events"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("load", total=missing)
-            started = time.perf_counter()
-            load(client, missing, days=days, end=end, on_rows=lambda n: progress.advance(task, n))
-            load_s = time.perf_counter() - started
-    newest = client.command("SELECT toUnixTimestamp(max(event_time)) FROM events")
-    end = datetime.fromtimestamp(int(newest) // 3600 * 3600 + 3600, UTC)  # type: ignore[arg-type]
+    present, load_s = _ensure_events(client, events, days, console)
+    end = _dashboard_end(client)
     pid = stack.supervisor(settings).state("warehouse").pid
     with console.status("measuring ...") as status:
         figures = measure(
@@ -143,6 +122,81 @@ def tiers(
             replay_batch_rows=replay_batch_rows or None,
         )
     _print_figures(console, asdict(result), f"pulse bench tiers: {events:,} events per stage", as_json)
+
+
+def _ensure_events(client: Client, events: int, days: float, console: Console) -> tuple[int, float]:
+    """Generate events until the warehouse holds ``events``; return those present before and the load's seconds."""
+    import time
+    from datetime import UTC, datetime
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from pulse.bench.synthetic import load
+
+    present = int(client.command("SELECT count() FROM events"))  # type: ignore[arg-type]
+    if present >= events:
+        return present, 0.0
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with Progress(
+        TextColumn("generating events"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("load", total=events - present)
+        started = time.perf_counter()
+        load(client, events - present, days=days, end=end, on_rows=lambda n: progress.advance(task, n))
+    return present, time.perf_counter() - started
+
+
+def _dashboard_end(client: Client) -> datetime:
+    """The hour after the newest event: the dashboards' ranges end there."""
+    from datetime import UTC, datetime
+
+    newest = client.command("SELECT toUnixTimestamp(max(event_time)) FROM events")
+    return datetime.fromtimestamp(int(newest) // 3600 * 3600 + 3600, UTC)  # type: ignore[arg-type]
+
+
+@app.command()
+def api(
+    events: int = typer.Option(100_000_000, min=1, help="events the warehouse should hold (generated if fewer)"),
+    days: float = typer.Option(1.0, min=0.01, help="span of the generated events, ending now"),
+    repeat: int = typer.Option(20, min=1, help="calls of each dashboard query"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
+) -> None:
+    """p50/p95/p99 of the dashboard's named queries through the read API (target: p95 < 200 ms at 100M events)."""
+    from pulse.bench.api import measure_api
+    from pulse.warehouse.client import connect
+
+    settings = get_settings()
+    console = Console(stderr=as_json)
+    client = connect(settings, send_receive_timeout=3600)
+    _ensure_events(client, events, days, console)
+    end = _dashboard_end(client)
+    with console.status("measuring ...") as status:
+        figures = measure_api(
+            settings,
+            client,
+            end,
+            repeat=repeat,
+            on_timing=lambda t: status.update(f"measured {t.name}: p95 {t.p95_ms:,.1f} ms"),
+        )
+    if as_json:
+        print(orjson.dumps(asdict(figures)).decode())
+        return
+    table = Table(title=f"pulse bench api: {figures.events:,} events, {repeat} calls each, as Admin")
+    for column in ("query", "p50 ms", "p95 ms", "p99 ms", "direct p95 ms", "rows"):
+        table.add_column(column, justify="left" if column == "query" else "right")
+    for t in figures.timings:
+        table.add_row(t.name, *(f"{v:,.1f}" for v in (t.p50_ms, t.p95_ms, t.p99_ms, t.direct_p95_ms)), f"{t.rows:,}")
+    console.print(table)
+    console.print(
+        f"every call: p50 {figures.p50_ms:,.1f} ms, p95 {figures.p95_ms:,.1f} ms, p99 {figures.p99_ms:,.1f} ms"
+        f" (directly: p95 {figures.direct_p95_ms:,.1f} ms); p95 at or over 200 ms:"
+        f" {', '.join(figures.over_200ms_p95) or 'none'}"
+    )
 
 
 def _print_figures(console: Console, figures: dict[str, float | int], title: str, as_json: bool) -> None:

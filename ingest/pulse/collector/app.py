@@ -37,6 +37,7 @@ from pulse.contracts.events import FAMILY_OF, EnrichedEvent, EventName, Family, 
 from pulse.contracts.segment import decode_message, decode_raw_batch
 from pulse.settings import Settings
 from pulse.tls import async_redis
+from pulse.web import JsonResponse
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,6 @@ class BadBody(RequestRejected):
     def __init__(self, reason: str, payload: bytes) -> None:
         super().__init__(400, reason)
         self.payload = payload
-
-
-class JsonResponse(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-
 import typer
-import uvicorn
 
 from pulse.logs import configure_logging
 from pulse.settings import get_settings
 from pulse.tls import uvicorn_ssl_options
+from pulse.web import serve as serve_app
 
 app = typer.Typer(help="The Segment-compatible event collector.", no_args_is_help=True)
 
@@ -34,25 +30,6 @@ def serve(
     settings = get_settings()
     configure_logging(settings.log_level, service="collector")
     https = uvicorn_ssl_options(settings.collector)  # checked before forking workers: a bad path fails once, clearly
-    count = settings.collector.workers if workers is None else workers
-    count = count or os.cpu_count() or 1
-    metrics_dir = None
-    if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Each worker writes its metrics to files here; /metrics in any worker sums them all.
-        metrics_dir = tempfile.mkdtemp(prefix="pulse-collector-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    try:
-        uvicorn.run(
-            "pulse.collector.cli:build_app",
-            factory=True,
-            host=settings.collector.host,
-            port=port or settings.collector.port,
-            workers=count,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=30,
-            **https,
-        )
-    finally:
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+    workers = settings.collector.workers if workers is None else workers
+    host, port = settings.collector.host, port or settings.collector.port
+    serve_app("pulse.collector.cli:build_app", host=host, port=port, workers=workers, https=https, service="collector")

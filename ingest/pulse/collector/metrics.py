@@ -4,17 +4,11 @@ With several workers, ``PROMETHEUS_MULTIPROC_DIR`` is set by `pulse collector se
 ``/metrics`` aggregates every worker's files; gauges say how they combine across workers.
 """
 
-import os
+from prometheus_client import Counter, Gauge, Histogram
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from pulse.web import exposition
+
+__all__ = ["exposition"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -40,12 +34,3 @@ KAFKA_AVAILABLE = Gauge(
     "pulse_collector_kafka_available", "1 while the worker accepts events for Kafka", multiprocess_mode="livemin"
 )
 KAFKA_AVAILABLE.set(1)
-
-
-def exposition() -> tuple[bytes, str]:
-    """The text exposition: this process alone, or every worker in multiprocess mode."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST

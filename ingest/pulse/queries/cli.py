@@ -77,7 +77,11 @@ def catalog_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="file --write writes")] = DEFAULT_OUT,
 ) -> None:
     """The metric catalog: each named query, what it reads, the migrations behind it, its panels and alerts."""
-    text = build()
+    print_or_write(build(), write, out)
+
+
+def print_or_write(text: str, write: bool, out: Path) -> None:
+    """A generated document: printed, or with ``--write`` written to ``out`` (the committed copy)."""
     if not write:
         typer.echo(text, nl=False)
         return

@@ -15,6 +15,15 @@ from pulse.queries.registry import NamedQuery, Param
 
 Value = str | int | float | datetime | date | list[str] | list[int]
 
+
+class ParamError(PulseError):
+    """A parameter's value is refused; ``parameter`` names it (an API answers 400 with it)."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 _RELATIVE = re.compile(r"^now(?:([+-])(\d+)([smhdw]))?$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -61,8 +70,8 @@ def convert(param: Param, text: str, now: datetime | None = None) -> Value:
                 raise ValueError(f"must be one of {', '.join(param.choices)}")
             return value
     except ValueError as error:
-        raise PulseError(f"parameter {param.name} ({kind}): {text!r}: {error}") from error
-    raise PulseError(f"parameter {param.name}: unsupported type {kind}")
+        raise ParamError(param.name, f"parameter {param.name} ({kind}): {text!r}: {error}") from error
+    raise ParamError(param.name, f"parameter {param.name}: unsupported type {kind}")
 
 
 def bind(query: NamedQuery, given: Mapping[str, str], now: datetime | None = None) -> dict[str, Value]:
@@ -70,13 +79,14 @@ def bind(query: NamedQuery, given: Mapping[str, str], now: datetime | None = Non
     unknown = set(given) - set(query.params)
     if unknown:
         known = ", ".join(query.params) or "none"
-        raise PulseError(f"{query.name}: unknown parameter(s) {', '.join(sorted(unknown))}; it takes: {known}")
+        names = ", ".join(sorted(unknown))
+        raise ParamError(sorted(unknown)[0], f"{query.name}: unknown parameter(s) {names}; it takes: {known}")
     moment = now or datetime.now(UTC)
     values: dict[str, Value] = {}
     for name, param in query.params.items():
         text = given.get(name, param.default)
         if text is None:
-            raise PulseError(f"{query.name}: parameter {name} ({param.type}) is required")
+            raise ParamError(name, f"{query.name}: parameter {name} ({param.type}) is required")
         values[name] = convert(param, text, moment)
     return values
 
