@@ -13,7 +13,6 @@ PRODUCTION = CHART / "values-production.yaml"
 SENTINEL_PASSWORD = "S3ntinel-Pa55word-do-not-leak"
 SENTINEL_SETS = (
     f"secrets.clickhouse.password={SENTINEL_PASSWORD}",
-    f"secrets.clickhouse.grafanaPassword={SENTINEL_PASSWORD}-grafana",
     f"secrets.redis.password={SENTINEL_PASSWORD}-redis",
     f"secrets.s3.accessKeyId={SENTINEL_PASSWORD}-ak",
     f"secrets.s3.secretAccessKey={SENTINEL_PASSWORD}-sk",

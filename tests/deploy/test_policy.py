@@ -129,6 +129,7 @@ def test_existing_secrets_are_used_and_not_created(helm: Helm) -> None:
             "secrets.redis.existingSecret=vault-redis",
             "secrets.s3.existingSecret=vault-s3",
             "secrets.alerting.existingSecret=vault-alerting",
+            "secrets.access.existingSecret=vault-access",
             *SENTINEL_SETS,
         ]
     )
@@ -145,6 +146,9 @@ def test_existing_secrets_are_used_and_not_created(helm: Helm) -> None:
     assert refs == {"vault-ch", "vault-redis", "vault-s3", "pulse-api-clickhouse"}
     chi = by_kind(docs, "ClickHouseInstallation")[0]
     assert chi["spec"]["configuration"]["users"]["pulse/k8s_secret_password"] == "vault-ch/password"
+    (server,) = chi["spec"]["templates"]["podTemplates"][0]["spec"]["containers"]
+    access = {e["valueFrom"]["secretKeyRef"]["name"] for e in server["env"] if e["name"].startswith("PULSE_ACCESS_")}
+    assert access == {"vault-access"}
 
 
 def test_collector_rolls_out_without_downtime(rendered: list[Manifest]) -> None:
@@ -191,7 +195,8 @@ def test_migrations_run_as_a_hook_before_upgrades(helm: Helm, default_docs: list
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     # What the hook needs exists before it: the ServiceAccount and the chart-made Secrets are earlier hooks.
     for obj in by_kind(external, "Secret")[:-1] + by_kind(external, "ServiceAccount"):
-        if obj["metadata"]["name"] in {"pulse-datasources", "pulse-grafana-alerting"}:  # Grafana's, not the hook's
+        # Grafana's and the ClickHouse data source users', not the hook's
+        if obj["metadata"]["name"] in {"pulse-datasources", "pulse-grafana-alerting", "pulse-clickhouse-access"}:
             continue
         assert int(obj["metadata"]["annotations"]["helm.sh/hook-weight"]) < 5
 

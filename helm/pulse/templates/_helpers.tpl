@@ -124,6 +124,10 @@ endpoint, AWS's regional virtual host otherwise. */}}
 
 {{/* ---------------------------------------------------------------- secrets (existingSecret or chart-made) */}}
 {{- define "pulse.secret.clickhouse" -}}{{ default (printf "%s-clickhouse" (include "pulse.fullname" .)) .Values.secrets.clickhouse.existingSecret }}{{- end }}
+{{- /* The data source users' passwords (PULSE_ACCESS_<USER>_PASSWORD, read by Grafana, and its _SHA256, read by ClickHouse). */}}
+{{- define "pulse.secret.access" -}}{{ default (printf "%s-clickhouse-access" (include "pulse.fullname" .)) .Values.secrets.access.existingSecret }}{{- end }}
+{{- /* The variable (and Secret key) of a generated user's password: Grafana's $__env{...}; ClickHouse reads its _SHA256. */}}
+{{- define "pulse.access.passwordVar" -}}PULSE_ACCESS_{{ . | upper }}_PASSWORD{{- end }}
 {{- define "pulse.secret.redis" -}}{{ default (printf "%s-redis" (include "pulse.fullname" .)) .Values.secrets.redis.existingSecret }}{{- end }}
 {{- define "pulse.secret.s3" -}}{{ default (printf "%s-s3" (include "pulse.fullname" .)) .Values.secrets.s3.existingSecret }}{{- end }}
 
