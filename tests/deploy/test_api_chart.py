@@ -26,7 +26,10 @@ def test_the_api_runs_with_a_password_from_the_secret_for_every_data_source_user
     passwords = {k.removeprefix("PULSE_API__PASSWORDS__").lower(): v for k, v in env.items() if "PASSWORDS__" in k}
     assert sorted(passwords) == USERS and len(USERS) >= 2
     for user, entry in passwords.items():
-        assert entry["valueFrom"]["secretKeyRef"] == {"name": "pulse-api-clickhouse", "key": user}
+        assert entry["valueFrom"]["secretKeyRef"] == {
+            "name": "pulse-clickhouse-access",
+            "key": f"PULSE_ACCESS_{user.upper()}_PASSWORD",
+        }
     assert env["PULSE_API__ISSUER"]["value"].startswith("https://")
     assert env["PULSE_API__DEFINITION"]["value"] == "/etc/pulse/access/access.yaml"
 

@@ -142,8 +142,8 @@ def test_existing_secrets_are_used_and_not_created(helm: Helm) -> None:
             for e in c.get("env", []):
                 if "secretKeyRef" in e.get("valueFrom", {}):
                     refs.add(e["valueFrom"]["secretKeyRef"]["name"])
-    # The read API's data source passwords always come from a Secret made outside the chart (api.passwordsSecret).
-    assert refs == {"vault-ch", "vault-redis", "vault-s3", "pulse-api-clickhouse"}
+    # The data source users' passwords (Grafana, ClickHouse, the read API): secrets.access.existingSecret.
+    assert refs == {"vault-ch", "vault-redis", "vault-s3", "vault-access"}
     chi = by_kind(docs, "ClickHouseInstallation")[0]
     assert chi["spec"]["configuration"]["users"]["pulse/k8s_secret_password"] == "vault-ch/password"
     (server,) = chi["spec"]["templates"]["podTemplates"][0]["spec"]["containers"]
