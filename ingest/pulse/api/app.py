@@ -169,7 +169,7 @@ class ReadApi:
 
     async def list(self, request: Request, call: Call) -> Response:
         grantee = self.data_source(await self.authenticate(request, call), call)
-        mine = [describe(self.queries[name]) for name in grantee.queries if name in self.queries]
+        mine = [describe(self.queries[name]) for name in (*grantee.queries, *grantee.archive) if name in self.queries]
         call.details["queries"] = len(mine)
         source = {"role": grantee.role, "department": grantee.department, "clickhouse_user": grantee.user}
         return JsonResponse({"data_source": source, "queries": mine})

@@ -54,7 +54,7 @@ def data_source(definition: AccessDefinition, settings: ApiSettings, caller: Cal
 
 def check_query(grantee: Grantee, name: str) -> None:
     """Refuse a named query the grantee's data source does not run."""
-    if name not in grantee.queries:
+    if name not in grantee.runnable:
         raise Forbidden(
             f"{grantee.title} (ClickHouse user {grantee.user}) may not run {name}: "
             "it is not among that data source's queries in the access definition"
