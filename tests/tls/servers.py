@@ -111,12 +111,13 @@ def _ssl_server_properties(pki: Pki, settings: Settings) -> str:
 @contextlib.contextmanager
 def ssl_kafka(pki: Pki, home: Path, settings: Settings) -> Iterator[Settings]:
     """A one-node KRaft Kafka from the stack's jars whose only client listener is SSL (mutual TLS)."""
-    port, ctrl = free_port(), free_port()
+    port, ctrl, metrics = free_port(), free_port(), free_port()
     stack = settings.stack.model_copy(update={"home": home, "kafka_heap": "512m"})
     broker = settings.kafka.model_copy(
         update={
             "bootstrap_servers": f"127.0.0.1:{port}",
             "controller_port": ctrl,
+            "metrics_port": metrics,  # the session's own broker holds the configured exporter port
             "partitions": 2,
             "security_protocol": "SSL",
             "ssl_cafile": pki.ca,
