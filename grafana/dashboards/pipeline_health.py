@@ -43,6 +43,43 @@ def targets_up(job: str) -> str:
     return f'sum(up{{job="{job}"}}) or vector(0)'
 
 
+def up_stat(title: str, description: str, expr: str, link: tuple[str, str], width: int = 6) -> PanelSpec:
+    """The stat each component row opens with: red while no target answers, linked to its down alert's runbook."""
+    return PanelSpec(
+        "stat",
+        title,
+        description,
+        prom=[(expr, "up")],
+        unit="short",
+        thresholds=UP_COLOURS,
+        width=width,
+        height=6,
+        links=[link],
+    )
+
+
+def problem_stat(
+    title: str, description: str, target: tuple[str, str], colour: str, link: tuple[str, str]
+) -> PanelSpec:
+    """A count of something wrong (green at zero, ``colour`` from one), linked to the runbook of its alert."""
+    return PanelSpec(
+        "stat",
+        title,
+        description,
+        prom=[target],
+        unit="short",
+        thresholds=(("green", None), (colour, 1)),
+        width=4,
+        height=6,
+        links=[link],
+    )
+
+
+def series(title: str, description: str, *prom: tuple[str, str], unit: str = "short", width: int = 6) -> PanelSpec:
+    """A component row's Prometheus time series: one call per panel instead of a repeated block."""
+    return PanelSpec("timeseries", title, description, prom=list(prom), unit=unit, width=width, height=6)
+
+
 #: Red while none answers, green from one.
 UP_COLOURS = (("red", None), ("green", 1))
 HOT = f'{{job="{JOBS["hot-layer"]}"}}'
@@ -140,29 +177,19 @@ LAG = Row(
             height=6,
             links=[runbook("lag", CONSUMER_LAG)],
         ),
-        PanelSpec(
-            "timeseries",
+        series(
             "Loader errors",
             "Write errors and dead letters per second.",
-            prom=[
-                rate("pulse_loader_write_errors_total", "write errors", job=JOBS["loader"]),
-                rate("pulse_loader_dead_letters_total", "dead letters"),
-            ],
-            unit="short",
+            rate("pulse_loader_write_errors_total", "write errors", job=JOBS["loader"]),
+            rate("pulse_loader_dead_letters_total", "dead letters"),
             width=12,
-            height=6,
         ),
-        PanelSpec(
-            "timeseries",
+        series(
             "Archiver",
             "Parquet files and bytes written per second; archive errors.",
-            prom=[
-                rate("pulse_archive_files_total", "files"),
-                rate("pulse_archive_errors_total", "errors", job=JOBS["archiver"]),
-            ],
-            unit="short",
+            rate("pulse_archive_files_total", "files"),
+            rate("pulse_archive_errors_total", "errors", job=JOBS["archiver"]),
             width=12,
-            height=6,
         ),
     ],
 )
@@ -232,28 +259,17 @@ ORDER BY elapsed DESC""",
 REDIS = Row(
     "Redis",
     [
-        PanelSpec(
-            "stat",
+        up_stat(
             "Redis up",
             "Whether the hot updater's last INFO of Redis succeeded (it probes every second).",
-            prom=[(f"min({REDIS_UP})", "up")],
-            unit="short",
-            thresholds=UP_COLOURS,
-            width=6,
-            height=6,
-            links=[runbook("Redis down", REDIS_DOWN)],
+            f"min({REDIS_UP})",
+            runbook("Redis down", REDIS_DOWN),
         ),
-        PanelSpec(
-            "timeseries",
+        series(
             "Redis memory used and clients",
             "used_memory and connected_clients from INFO, as the hot updater reads them.",
-            prom=[
-                (f"max(pulse_redis_memory_used_bytes{HOT})", "memory (bytes)"),
-                (f"max(pulse_redis_connected_clients{HOT})", "clients"),
-            ],
-            unit="short",
-            width=6,
-            height=6,
+            (f"max(pulse_redis_memory_used_bytes{HOT})", "memory (bytes)"),
+            (f"max(pulse_redis_connected_clients{HOT})", "clients"),
         ),
         PanelSpec(
             "timeseries",
@@ -274,17 +290,12 @@ REDIS = Row(
             width=12,
             height=6,
         ),
-        PanelSpec(
-            "timeseries",
+        series(
             "Hot-tier updates/s",
             "Events applied to the hot tier per second.",
-            prom=[
-                rate("pulse_hot_updates_total", "updates"),
-                rate("pulse_hot_errors_total", "errors", job=JOBS["hot-layer"]),
-            ],
-            unit="short",
+            rate("pulse_hot_updates_total", "updates"),
+            rate("pulse_hot_errors_total", "errors", job=JOBS["hot-layer"]),
             width=12,
-            height=6,
         ),
     ],
 )
@@ -293,49 +304,28 @@ REDIS = Row(
 WAREHOUSE = Row(
     "Warehouse (ClickHouse's Prometheus endpoint)",
     [
-        PanelSpec(
-            "stat",
+        up_stat(
             "Warehouse up",
             "ClickHouse targets answering Prometheus.",
-            prom=[(targets_up(JOBS["warehouse"]), "up")],
-            unit="short",
-            thresholds=UP_COLOURS,
-            width=6,
-            height=6,
-            links=[runbook("warehouse down", WAREHOUSE_DOWN)],
+            targets_up(JOBS["warehouse"]),
+            runbook("warehouse down", WAREHOUSE_DOWN),
         ),
-        PanelSpec(
-            "timeseries",
+        series(
             "Warehouse queries/s",
             "Queries started and failed per second (ClickHouse profile events Query, FailedQuery).",
-            prom=[
-                rate(f"ClickHouseProfileEvents_Query{ENGINE}", "queries"),
-                rate(f"ClickHouseProfileEvents_FailedQuery{ENGINE}", "failed"),
-            ],
-            unit="short",
-            width=6,
-            height=6,
+            rate(f"ClickHouseProfileEvents_Query{ENGINE}", "queries"),
+            rate(f"ClickHouseProfileEvents_FailedQuery{ENGINE}", "failed"),
         ),
-        PanelSpec(
-            "timeseries",
+        series(
             "Warehouse inserted rows/s",
             "Rows inserted into any table per second (profile event InsertedRows).",
-            prom=[rate(f"ClickHouseProfileEvents_InsertedRows{ENGINE}", "rows")],
-            unit="short",
-            width=6,
-            height=6,
+            rate(f"ClickHouseProfileEvents_InsertedRows{ENGINE}", "rows"),
         ),
-        PanelSpec(
-            "timeseries",
+        series(
             "Warehouse running queries and memory",
             "Queries executing now and memory the engine tracks (ClickHouse metrics Query, MemoryTracking).",
-            prom=[
-                (f"sum(ClickHouseMetrics_Query{ENGINE})", "running queries"),
-                (f"sum(ClickHouseMetrics_MemoryTracking{ENGINE})", "memory (bytes)"),
-            ],
-            unit="short",
-            width=6,
-            height=6,
+            (f"sum(ClickHouseMetrics_Query{ENGINE})", "running queries"),
+            (f"sum(ClickHouseMetrics_MemoryTracking{ENGINE})", "memory (bytes)"),
         ),
     ],
 )
@@ -343,65 +333,43 @@ WAREHOUSE = Row(
 KAFKA = Row(
     "Kafka brokers",
     [
-        PanelSpec(
-            "stat",
+        up_stat(
             "Brokers up",
             "Kafka brokers and controllers whose JMX exporter answers Prometheus.",
-            prom=[(targets_up(JOBS["kafka"]), "up")],
-            unit="short",
-            thresholds=UP_COLOURS,
+            targets_up(JOBS["kafka"]),
+            runbook("Kafka down", KAFKA_DOWN),
             width=4,
-            height=6,
-            links=[runbook("Kafka down", KAFKA_DOWN)],
         ),
-        PanelSpec(
-            "stat",
+        problem_stat(
             "Offline partitions",
             "Partitions without a leader (the active controller's count).",
-            prom=[(OFFLINE, "offline")],
-            unit="short",
-            thresholds=(("green", None), ("red", 1)),
-            width=4,
-            height=6,
-            links=[runbook("offline partitions", OFFLINE_PARTITIONS)],
+            (OFFLINE, "offline"),
+            "red",
+            runbook("offline partitions", OFFLINE_PARTITIONS),
         ),
-        PanelSpec(
-            "stat",
+        problem_stat(
             "Under-replicated partitions",
             "Partitions with fewer in-sync replicas than replicas (each leader's count).",
-            prom=[(UNDER_REPLICATED, "under-replicated")],
-            unit="short",
-            thresholds=(("green", None), ("orange", 1)),
-            width=4,
-            height=6,
-            links=[runbook("under-replicated partitions", UNDER_REPLICATED_PARTITIONS)],
+            (UNDER_REPLICATED, "under-replicated"),
+            "orange",
+            runbook("under-replicated partitions", UNDER_REPLICATED_PARTITIONS),
         ),
-        PanelSpec(
-            "timeseries",
+        series(
             "Broker bytes in/out",
             "Bytes per second clients produced to and fetched from the brokers.",
-            prom=[
-                rate(f"kafka_server_brokertopicmetrics_bytesin_total{BROKERS}", "in"),
-                rate(f"kafka_server_brokertopicmetrics_bytesout_total{BROKERS}", "out"),
-            ],
+            rate(f"kafka_server_brokertopicmetrics_bytesin_total{BROKERS}", "in"),
+            rate(f"kafka_server_brokertopicmetrics_bytesout_total{BROKERS}", "out"),
             unit="Bps",
-            width=6,
-            height=6,
         ),
-        PanelSpec(
-            "timeseries",
+        series(
             "Broker request time p99",
             "99th percentile of request received to response sent, slowest broker, per request type.",
-            prom=[
-                (
-                    f'max by (request) (kafka_network_requestmetrics_totaltimems{{job="{JOBS["kafka"]}",'
-                    f' quantile="0.99"}})',
-                    "{{request}}",
-                )
-            ],
+            (
+                f'max by (request) (kafka_network_requestmetrics_totaltimems{{job="{JOBS["kafka"]}",'
+                f' quantile="0.99"}})',
+                "{{request}}",
+            ),
             unit="ms",
-            width=6,
-            height=6,
         ),
     ],
 )

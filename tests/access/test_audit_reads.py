@@ -25,6 +25,7 @@ from pulse.warehouse.migrations import discover, migrate
 from tests.access.conftest import REPO
 from tests.access.standin import bridge_fragments, session
 from tests.support.warehouse import Warehouse
+from tests.support.warehouse_fixtures import serving
 
 DATABASE = "pulse"
 
@@ -57,11 +58,7 @@ def bridge(tmp_path_factory: pytest.TempPathFactory, definition: AccessDefinitio
     _migrated(tmp / "chdb", definition)
     warehouse = Warehouse(path=tmp / "chdb", home=tmp / "home", extra_env={"PULSE_CLICKHOUSE__DATABASE": DATABASE})
     warehouse.home.mkdir()
-    warehouse.start()
-    try:
-        yield warehouse
-    finally:
-        warehouse.stop()
+    yield from serving(warehouse)
 
 
 def _reads_of(warehouse: Warehouse, login: str) -> list[tuple[object, ...]]:

@@ -24,6 +24,7 @@ from pulse.queries.run import run
 from tests.access.standin import session_config
 from tests.api.conftest import RANGE, REPO, RunningApi, api_settings, migrated_warehouse, running_api
 from tests.support.warehouse import Warehouse
+from tests.support.warehouse_fixtures import serving
 
 FRAGMENT = REPO / "provisioning/access/clickhouse/users.d/pulse_growth_analyst.xml"
 
@@ -51,11 +52,7 @@ def restricted(tmp_path_factory: pytest.TempPathFactory, definition: AccessDefin
     fragments.mkdir()
     (fragments / "growth-analyst.xml").write_text(f"<clickhouse><users_config>{users}</users_config></clickhouse>")
     warehouse.extra_env["PULSE_CLICKHOUSE__EMBEDDED_CONFIG_D"] = str(fragments)
-    warehouse.start()
-    try:
-        yield warehouse
-    finally:
-        warehouse.stop()
+    yield from serving(warehouse)
 
 
 @pytest.fixture(scope="module")

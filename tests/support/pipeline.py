@@ -76,6 +76,18 @@ def ad_totals(row: Mapping[str, Any]) -> AdTotals:
     return AdTotals(**{name: row[name] for name in AdTotals.__struct_fields__})
 
 
+async def topic_end_offsets(consumer: AIOKafkaConsumer, settings: Settings) -> dict[TopicPartition, int]:
+    """The end offset of every partition of every event topic (the loader's and the archiver's input)."""
+    await consumer.topics()  # loads metadata for every topic
+    partitions = [
+        TopicPartition(topic, p)
+        for topic in (settings.kafka.topic(f) for f in Family)
+        for p in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
+    ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+    return ends
+
+
 def loader_caught_up(settings: Settings, group_id: str | None = None) -> bool:
     """Whether the loader group has committed every partition's end offset.
 
@@ -92,13 +104,7 @@ def loader_caught_up(settings: Settings, group_id: str | None = None) -> bool:
         )
         await consumer.start()
         try:
-            await consumer.topics()  # loads metadata for every topic
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in (settings.kafka.topic(f) for f in Family)
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            ends = await consumer.end_offsets(partitions)
+            ends = await topic_end_offsets(consumer, settings)
             for tp, end in ends.items():
                 if end and (await consumer.committed(tp) or 0) < end:
                     return False

@@ -16,7 +16,7 @@ from pulse.generator.traffic import TrafficConfig, TrafficGenerator
 from pulse.generator.truth import TruthReport
 from pulse.pipeline.monitor import metric_total
 from pulse.settings import Settings
-from tests.support.pipeline import collector_url
+from tests.support.pipeline import collector_url, topic_end_offsets
 
 
 def metric_sum(settings: Settings, port: int, name: str) -> float:
@@ -95,21 +95,13 @@ def archived_through(settings: Settings, end_offsets: dict[tuple[str, int], int]
 
 def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     """Every partition's end offset, for every topic the archiver reads."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from pulse.contracts.events import Family
+    from aiokafka import AIOKafkaConsumer
 
     async def read() -> dict[tuple[str, int], int]:
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
         await consumer.start()
         try:
-            await consumer.topics()  # loads metadata for every topic
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in (settings.kafka.topic(f) for f in Family)
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            ends = await consumer.end_offsets(partitions)
+            ends = await topic_end_offsets(consumer, settings)
             return {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
         finally:
             with contextlib.suppress(asyncio.CancelledError):  # aiokafka's group-less close quirk

@@ -11,14 +11,19 @@ from clickhouse_connect.driver.client import Client
 from tests.support.warehouse import Warehouse
 
 
-def _warehouse(tmp: Path) -> Iterator[Warehouse]:
-    warehouse = Warehouse(path=tmp / "chdb", home=tmp / "home")
-    warehouse.home.mkdir(parents=True)
+def serving(warehouse: Warehouse) -> Iterator[Warehouse]:
+    """Start ``warehouse`` and stop it after the fixture that yields from this is done with it."""
     warehouse.start()
     try:
         yield warehouse
     finally:
         warehouse.stop()
+
+
+def _warehouse(tmp: Path) -> Iterator[Warehouse]:
+    warehouse = Warehouse(path=tmp / "chdb", home=tmp / "home")
+    warehouse.home.mkdir(parents=True)
+    yield from serving(warehouse)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -42,32 +43,22 @@ def _unknown_queries(access: AccessDefinition) -> list[str]:
     from pulse.queries.registry import load_all
 
     known = load_all()
-    found = [
-        f"departments.{name}.queries[{i}]: {q!r}"
-        for name, d in access.departments.items()
-        for i, q in enumerate(d.queries)
-        if q not in known
+    return [
+        f"{where}[{i}]: {q!r}" for where, listed in _query_lists(access) for i, q in enumerate(listed) if q not in known
     ]
-    found += [
-        f"departments.{name}.role_queries.{role}[{i}]: {q!r}"
-        for name, d in access.departments.items()
-        for role, listed in d.role_queries.items()
-        for i, q in enumerate(listed)
-        if q not in known
-    ]
-    found += [
-        f"roles.{name}.queries[{i}]: {q!r}"
-        for name, r in access.roles.items()
-        for i, q in enumerate(r.queries)
-        if q not in known
-    ]
-    found += [
-        f"roles.{name}.archive[{i}]: {q!r}"
-        for name, r in access.roles.items()
-        for i, q in enumerate(r.archive)
-        if q not in known
-    ]
-    return found
+
+
+def _query_lists(access: AccessDefinition) -> Iterator[tuple[str, Sequence[str]]]:
+    """Every list of named queries in the definition, with where it stands (the order errors are reported in)."""
+    for name, d in access.departments.items():
+        yield f"departments.{name}.queries", d.queries
+    for name, d in access.departments.items():
+        for role, listed in d.role_queries.items():
+            yield f"departments.{name}.role_queries.{role}", listed
+    for name, r in access.roles.items():
+        yield f"roles.{name}.queries", r.queries
+    for name, r in access.roles.items():
+        yield f"roles.{name}.archive", r.archive
 
 
 @app.command("check")

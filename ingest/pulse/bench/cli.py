@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
+from typing import Annotated
 
 import orjson
 import typer
@@ -14,6 +15,9 @@ from rich.table import Table
 from pulse.settings import get_settings
 
 app = typer.Typer(help="Benchmarks that print measured figures.", no_args_is_help=True)
+#: The warehouse-size options of the query benchmarks (queries, api), which measure the same generated data.
+Events = Annotated[int, typer.Option(min=1, help="events the warehouse should hold (generated if fewer)")]
+Days = Annotated[float, typer.Option(min=0.01, help="span of the generated events, ending now")]
 
 
 @app.command()
@@ -47,8 +51,8 @@ def e2e(
 
 @app.command()
 def queries(
-    events: int = typer.Option(100_000_000, min=1, help="events the warehouse should hold (generated if fewer)"),
-    days: float = typer.Option(1.0, min=0.01, help="span of the generated events, ending now"),
+    events: Events = 100_000_000,
+    days: Days = 1.0,
     repeat: int = typer.Option(20, min=1, help="runs of each dashboard query"),
     ad_hoc_repeat: int = typer.Option(5, min=1, help="runs of the ad-hoc raw aggregation"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
@@ -161,8 +165,8 @@ def _dashboard_end(client: Client) -> datetime:
 
 @app.command()
 def api(
-    events: int = typer.Option(100_000_000, min=1, help="events the warehouse should hold (generated if fewer)"),
-    days: float = typer.Option(1.0, min=0.01, help="span of the generated events, ending now"),
+    events: Events = 100_000_000,
+    days: Days = 1.0,
     repeat: int = typer.Option(20, min=1, help="calls of each dashboard query"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
 ) -> None:
