@@ -102,3 +102,20 @@ def test_an_unknown_named_query_is_reported_with_its_place() -> None:
     data = committed()
     data["departments"]["ads"]["queries"].append("ad_delivery")
     assert _unknown_queries(parse(data)) == ["departments.ads.queries[1]: 'ad_delivery'"]
+
+
+def test_every_list_of_named_queries_is_checked_in_definition_order() -> None:
+    """Per-role, role and archive lists are checked too, in the order the definition reads."""
+    data = committed()
+    data["roles"]["api"]["queries"].append("no_such_query")
+    data["roles"]["Admin"]["archive"].append("no_such_archive_query")
+    data["departments"]["ads"]["queries"].append("ad_delivery")
+    data["departments"]["growth"]["role_queries"]["Manager"].append("no_such_manager_query")
+    api_at = len(data["roles"]["api"]["queries"]) - 1
+    archive_at = len(data["roles"]["Admin"]["archive"]) - 1
+    assert _unknown_queries(parse(data)) == [
+        "departments.ads.queries[1]: 'ad_delivery'",
+        "departments.growth.role_queries.Manager[2]: 'no_such_manager_query'",
+        f"roles.api.queries[{api_at}]: 'no_such_query'",
+        f"roles.Admin.archive[{archive_at}]: 'no_such_archive_query'",
+    ]
