@@ -65,15 +65,20 @@ def serve(factory: str, *, host: str, port: int, workers: int, https: dict[str, 
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the OS picks it): for servers started by tests and benchmarks."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
 def serving(app: Starlette, *, host: str = "127.0.0.1", timeout_s: float = 30.0) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread on a free port (lifespan included); yield its base URL.
 
     For benchmarks and tests that need the real HTTP server in-process; services use :func:`serve`.
     """
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port = int(probe.getsockname()[1])
+    port = free_port(host)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()

@@ -10,7 +10,8 @@ from pulse.access.definition import AccessDefinition
 from pulse.api.warehouses import NoCredentials, Warehouses
 from pulse.bench.idp import Idp
 from pulse.settings import Settings
-from tests.api.conftest import api_settings, password, running_api
+from pulse.web import free_port
+from tests.api.conftest import RunningApi, api_settings, password, running_api
 from tests.support.warehouse import Warehouse
 
 
@@ -37,3 +38,21 @@ def test_a_missing_password_is_503_naming_the_setting(
         answer = http.get("/v1/queries/funnel", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 503
     assert "PULSE_API__PASSWORDS__PULSE_ADS_MANAGER" in answer.json()["error"]
+
+
+def test_readyz_answers_only_while_the_warehouse_does(
+    api: RunningApi, warehouse: Warehouse, idp: Idp, definition: AccessDefinition
+) -> None:
+    """A pod whose warehouse is unreachable leaves the Service: /readyz says 503 and why, /healthz stays 200."""
+    with api.client() as http:
+        assert http.get("/readyz").json() == {"status": "ok"}
+    nowhere = api_settings(f"http://127.0.0.1:{free_port()}", definition.database, idp, definition)
+    with running_api(nowhere) as unready, unready.client() as http:
+        answer = http.get("/readyz")
+        assert http.get("/healthz").status_code == 200
+    assert answer.status_code == 503
+    assert answer.json()["reason"].startswith("the warehouse does not answer as ")
+    no_passwords = api_settings(warehouse.url, definition.database, idp, definition, passwords={})
+    with running_api(no_passwords) as unready, unready.client() as http:
+        answer = http.get("/readyz")
+    assert answer.status_code == 503 and "PULSE_API__PASSWORDS__" in answer.json()["reason"]

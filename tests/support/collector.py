@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pulse.collector.app import create_app
 from pulse.collector.keys import KeyStore
 from pulse.contracts.events import Family
 from pulse.settings import Settings
+from pulse.web import free_port
 
 ALL_FAMILIES = tuple(Family)
 
@@ -75,12 +75,6 @@ async def read_topics(
         return out
     finally:
         await consumer.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -8,7 +8,6 @@ label-set -> values series that ``tests/support/grafana_expressions.py`` reduces
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ import httpx
 import yaml
 
 from pulse.settings import LOOPBACK
+from pulse.web import free_port
 from tests.support.grafana_expressions import Series
 
 
@@ -44,12 +44,6 @@ def grafana_promql(expr: str, *, scrape_s: float, range_s: float = 3600, max_poi
 def instant_series(result: list[dict[str, Any]]) -> Series:
     """An instant vector as Grafana's data frames: one series per label set (``__name__`` included)."""
     return {tuple(sorted(item["metric"].items())): [float(item["value"][1])] for item in result}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 class Prometheus:

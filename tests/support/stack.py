@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -19,6 +18,7 @@ from pulse.settings import LOOPBACK, Settings
 from pulse.stack import stack
 from pulse.stack.env import child_env
 from pulse.stack.stack import ServiceStatus
+from pulse.web import free_port
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Ports the kernel says are free right now (a stack of a test's own)."""
-        return cls(*(_free_port() for _ in fields(cls)))
+        return cls(*(free_port() for _ in fields(cls)))
 
 
 def isolated_settings(home: Path, ports: Ports | None = None) -> Settings:
@@ -67,12 +67,6 @@ def isolated_settings(home: Path, ports: Ports | None = None) -> Settings:
             "archive": base.archive.model_copy(update={"metrics_port": p.archive_metrics}),
         }
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 class StackHandle:

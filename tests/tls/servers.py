@@ -21,14 +21,9 @@ from pathlib import Path
 from pulse.settings import Settings
 from pulse.stack import kafka
 from pulse.tls import sync_redis
+from pulse.web import free_port
 
 from .pki import Pki
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:

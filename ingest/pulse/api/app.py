@@ -268,6 +268,12 @@ def create_app(
     async def healthz(_: Request) -> Response:
         return JsonResponse({"status": "ok"})
 
+    async def readyz(_: Request) -> Response:
+        reason = await run_in_threadpool(api.warehouses.unreachable)
+        if reason is not None:
+            return JsonResponse({"status": "unready", "reason": reason}, status_code=503)
+        return JsonResponse({"status": "ok"})
+
     async def prometheus(_: Request) -> Response:
         body, media_type = exposition()
         return Response(body, media_type=media_type)
@@ -288,7 +294,7 @@ def create_app(
         Route("/v1/queries/{name}", endpoint(api.run, "query", "api.query")),
         Route("/v1/openapi.json", openapi),
         Route("/healthz", healthz),
-        Route("/readyz", healthz),
+        Route("/readyz", readyz),
         Route("/metrics", prometheus),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

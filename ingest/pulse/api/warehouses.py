@@ -39,3 +39,18 @@ class Warehouses:
             settings = self.settings_for(user)
             per_thread = self._clients.setdefault(user, ClientPerThread(lambda: connect(settings)))
         return per_thread.client
+
+    def unreachable(self) -> str | None:
+        """Why no call could be answered now (no credentials, warehouse down), or None when one could.
+
+        Pings as the first data source user with a password: a pod that cannot reach the warehouse
+        leaves the Service (``/readyz``) instead of answering every call with a 502.
+        """
+        user = next(iter(sorted(self.settings.api.passwords)), None)
+        if user is None:
+            return "no data source credentials: set PULSE_API__PASSWORDS__<USER>"
+        try:
+            answered = self.client(user).ping()
+        except Exception as error:  # any failure to connect is the answer, not a crash of the probe
+            return f"the warehouse does not answer as {user}: {error}"
+        return None if answered else f"the warehouse does not answer /ping as {user}"
