@@ -1,0 +1,121 @@
+"""The migrations Job renders the schema for what the chart deploys; kafka-engine mode swaps the loader for ClickHouse.
+
+``pulse migrate --cluster NAME`` (ON CLUSTER, Replicated*/Distributed tables) whenever ClickHouse is a cluster, named
+as the ClickHouseInstallation names it; ``--ingestion kafka-engine`` when ``ingestion.mode: kafka-engine``, where
+the loader is not deployed (ClickHouse consumes the topics itself) and the CHI carries the ``pulse_kafka`` named
+collection the Kafka tables read, its TLS material from the Kafka Secrets through the environment.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from .conftest import PRODUCTION
+from .test_policy import plain_env
+from .tools import Helm, Manifest, by_kind, migrate_job
+
+KAFKA_ENGINE = "ingestion.mode=kafka-engine"
+EXTERNAL_CH = ["clickhouse.deploy=false", "clickhouse.external.url=https://ch.example:8443"]
+FILE = "config.d/pulse_kafka.xml"
+
+
+def migrate_args(docs: list[Manifest]) -> list[str]:
+    args: list[str] = migrate_job(docs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def chi(docs: list[Manifest]) -> Manifest:
+    (installation,) = by_kind(docs, "ClickHouseInstallation")
+    return installation
+
+
+def names(docs: list[Manifest], kind: str) -> set[str]:
+    return {d["metadata"]["name"] for d in by_kind(docs, kind)}
+
+
+@pytest.mark.parametrize("cluster", ["pulse", "analytics_eu"])
+def test_an_in_chart_clickhouse_is_migrated_as_the_cluster_the_installation_defines(helm: Helm, cluster: str) -> None:
+    docs = helm.template(sets=[f"clickhouse.cluster={cluster}"])
+    (defined,) = chi(docs)["spec"]["configuration"]["clusters"]
+    assert defined["name"] == cluster
+    assert migrate_args(docs) == ["migrate", "--cluster", cluster]
+
+
+def test_production_migrates_its_shards_on_the_cluster(production_docs: list[Manifest]) -> None:
+    (defined,) = chi(production_docs)["spec"]["configuration"]["clusters"]
+    assert defined["layout"]["shardsCount"] >= 2
+    assert migrate_args(production_docs) == ["migrate", "--cluster", defined["name"]]
+
+
+def test_an_external_server_is_migrated_plainly_unless_a_cluster_is_named(helm: Helm) -> None:
+    assert migrate_args(helm.template(sets=EXTERNAL_CH)) == ["migrate"]
+    named_cluster = helm.template(sets=[*EXTERNAL_CH, "clickhouse.external.cluster=prod"])
+    assert migrate_args(named_cluster) == ["migrate", "--cluster", "prod"]
+
+
+def test_loader_mode_is_the_default_and_leaves_clickhouse_without_kafka(default_docs: list[Manifest]) -> None:
+    assert "--ingestion" not in migrate_args(default_docs)
+    assert "pulse-loader" in names(default_docs, "Deployment")
+    assert FILE not in chi(default_docs)["spec"]["configuration"]["files"]
+
+
+@pytest.mark.parametrize("values", [[], [PRODUCTION]], ids=["default", "production"])
+def test_kafka_engine_mode_migrates_the_kafka_tables_and_deploys_no_loader(helm: Helm, values: list) -> None:
+    docs = helm.template(values, sets=[KAFKA_ENGINE])
+    args = migrate_args(docs)
+    assert args[args.index("--ingestion") + 1] == "kafka-engine"
+    assert "--cluster" in args
+    for kind in ("Deployment", "PodDisruptionBudget", "ServiceMonitor"):
+        assert not any("loader" in name for name in names(docs, kind)), kind
+    assert {"pulse-collector", "pulse-hot-layer", "pulse-archiver"} <= names(docs, "Deployment")
+
+
+def kafka_collection(docs: list[Manifest]) -> tuple[ET.Element, dict[str, dict[str, str]]]:
+    """The rendered config.d file, and the ClickHouse container's Secret-backed variables."""
+    installation = chi(docs)
+    root = ET.fromstring(installation["spec"]["configuration"]["files"][FILE])
+    (container,) = installation["spec"]["templates"]["podTemplates"][0]["spec"]["containers"]
+    env = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    return root, env
+
+
+def test_the_kafka_tables_reach_the_brokers_the_services_use_over_mutual_tls(helm: Helm) -> None:
+    docs = helm.template(sets=[KAFKA_ENGINE])
+    root, env = kafka_collection(docs)
+    collection = root.find("named_collections/pulse_kafka")
+    assert collection is not None
+    assert (
+        collection.findtext("kafka_broker_list") == plain_env(docs, "pulse-collector")["PULSE_KAFKA__BOOTSTRAP_SERVERS"]
+    )
+    assert collection.findtext("kafka_security_protocol") == "ssl"
+    librdkafka = root.find("kafka")
+    assert librdkafka is not None
+    from_env = {child.tag: child.get("from_env") for child in librdkafka}
+    assert all(not (child.text or "").strip() for child in librdkafka), "no key material in the file"
+    # The CA Strimzi signs the brokers with, and the certificate of the KafkaUser whose ACLs admit pulse-* groups.
+    assert env[from_env["ssl_ca_pem"]] == {"name": "pulse-cluster-ca-cert", "key": "ca.crt"}
+    assert env[from_env["ssl_certificate_pem"]] == {"name": "pulse-app", "key": "user.crt"}
+    assert env[from_env["ssl_key_pem"]] == {"name": "pulse-app", "key": "user.key"}
+    user = next(u for u in by_kind(docs, "KafkaUser") if u["metadata"]["name"] == "pulse-app")
+    groups = [a["resource"] for a in user["spec"]["authorization"]["acls"] if a["resource"]["type"] == "group"]
+    assert groups == [{"type": "group", "name": "pulse-", "patternType": "prefix"}]
+
+
+def test_an_external_kafka_is_trusted_through_the_ca_secret_without_a_client_certificate(helm: Helm) -> None:
+    docs = helm.template(sets=[KAFKA_ENGINE, "kafka.deploy=false", "kafka.external.bootstrapServers=k1.example:9093"])
+    root, env = kafka_collection(docs)
+    assert root.findtext("named_collections/pulse_kafka/kafka_broker_list") == "k1.example:9093"
+    librdkafka = root.find("kafka")
+    assert librdkafka is not None and [child.tag for child in librdkafka] == ["ssl_ca_pem"]
+    assert env[librdkafka[0].get("from_env", "")] == {"name": "pulse-ca", "key": "ca.crt"}
+
+
+def test_plaintext_kafka_gets_no_tls_settings(helm: Helm) -> None:
+    root, env = kafka_collection(helm.template(sets=[KAFKA_ENGINE, "tls.enabled=false"]))
+    assert root.findtext("named_collections/pulse_kafka/kafka_broker_list") == "pulse-kafka-bootstrap.pulse.svc:9092"
+    assert root.find("named_collections/pulse_kafka/kafka_security_protocol") is None
+    assert root.find("kafka") is None and not [name for name in env if name.startswith("KAFKA_")]
