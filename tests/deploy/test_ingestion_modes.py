@@ -8,9 +8,21 @@ collection the Kafka tables read, its TLS material from the Kafka Secrets throug
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+import uuid
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from clickhouse_connect.driver.exceptions import DatabaseError
+
+from pulse.settings import Settings
+from pulse.tls import kafka_options
+from tests.access.standin import session
 
 from .conftest import PRODUCTION
 from .test_policy import plain_env
@@ -119,3 +131,62 @@ def test_plaintext_kafka_gets_no_tls_settings(helm: Helm) -> None:
     assert root.findtext("named_collections/pulse_kafka/kafka_broker_list") == "pulse-kafka-bootstrap.pulse.svc:9092"
     assert root.find("named_collections/pulse_kafka/kafka_security_protocol") is None
     assert root.find("kafka") is None and not [name for name in env if name.startswith("KAFKA_")]
+
+
+def test_the_engine_consumes_a_topic_through_the_chart_rendered_collection(
+    helm: Helm, kafka_stack: Settings, tmp_path: Path
+) -> None:
+    """The rendered config.d file, loaded by the real engine as a server's config.d, reaches the real broker.
+
+    Plaintext only: the TLS half (librdkafka's ``<kafka>`` PEM settings from the Kafka Secrets) is rendered and
+    checked above but not run here, since the session's broker speaks PLAINTEXT. The chDB path is throwaway (a
+    path that held a Kafka table cannot be reopened) and the Kafka table is dropped before the session closes.
+    """
+    brokers = kafka_stack.kafka.bootstrap_servers
+    docs = helm.template(
+        sets=[KAFKA_ENGINE, "tls.enabled=false", "kafka.deploy=false", f"kafka.external.bootstrapServers={brokers}"]
+    )
+    folder = tmp_path / "config"
+    (folder / "config.d").mkdir(parents=True)
+    (folder / "config.d" / "pulse_kafka.xml").write_text(chi(docs)["spec"]["configuration"]["files"][FILE])
+    (folder / "config.xml").write_text("<clickhouse></clickhouse>")
+    topic = f"pulse.test.chart.{uuid.uuid4().hex[:8]}"
+    sent = [{"n": n} for n in range(5)]
+    asyncio.run(produce(kafka_stack, topic, sent))
+    with session(tmp_path / "chdb", folder / "config.xml") as client:
+        collections = client.query("SELECT name FROM system.named_collections").result_rows
+        assert ("pulse_kafka",) in collections
+        client.command("CREATE TABLE got (n UInt32) ENGINE = MergeTree ORDER BY n")
+        try:
+            client.command(
+                f"CREATE TABLE feed (n UInt32) ENGINE = Kafka(pulse_kafka, kafka_topic_list = '{topic}', "
+                "kafka_group_name = 'pulse-chart-probe', kafka_format = 'JSONEachRow', kafka_flush_interval_ms = 200)"
+            )
+        except DatabaseError as exc:  # chDB reports this after creating the table (docs/evidence/chkafka2.out)
+            assert "Shutdown was called" in str(exc), exc
+        assert client.query("SELECT engine FROM system.tables WHERE name = 'feed'").result_rows == [("Kafka",)]
+        client.command("CREATE MATERIALIZED VIEW feed_mv TO got AS SELECT n FROM feed")
+        try:
+            deadline = time.monotonic() + 60
+            while (rows := client.query("SELECT n FROM got ORDER BY n").result_rows) != [(e["n"],) for e in sent]:
+                assert time.monotonic() < deadline, f"consumed {rows}"
+                time.sleep(0.5)
+        finally:
+            client.command("DROP TABLE feed_mv")
+            client.command("DROP TABLE feed")
+
+
+async def produce(settings: Settings, topic: str, events: list[dict[str, int]]) -> None:
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(**kafka_options(settings.kafka), acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(topic, json.dumps(event).encode())
+    finally:
+        await producer.stop()
