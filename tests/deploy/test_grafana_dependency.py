@@ -10,13 +10,15 @@ fails ``test_every_key_handed_to_grafana_is_one_the_official_chart_documents``.
 from __future__ import annotations
 
 import posixpath
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from .conftest import PRODUCTION
-from .tools import CHART, Helm, Manifest, by_kind, named
+from .tools import CHART, KUBE_VERSION, Helm, Manifest, by_kind, named
 
 VALUES: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())
 PROD_VALUES: dict[str, Any] = yaml.safe_load(PRODUCTION.read_text())
@@ -157,3 +159,35 @@ def test_every_secret_and_configmap_grafana_names_exists(helm: Helm, values: str
     existing = {block["existingSecret"] for block in production.values() if block.get("existingSecret")}
     for name in secrets:
         assert ("Secret", name) in rendered or name in MADE_ELSEWHERE or name in existing, name
+
+
+def notes(helm: Helm, tmp_path: Path, sets: list[str]) -> str:
+    """NOTES.txt as `helm install` prints it (`helm template` skips it: wrapped in a ConfigMap of a copy)."""
+    copy = tmp_path / "pulse"
+    shutil.copytree(helm.chart, copy)
+    shutil.copy(copy / "templates" / "NOTES.txt", copy / "notes.txt")
+    wrapped = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+    wrapped += 'data:\n  notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n'
+    (copy / "templates" / "notes-as-configmap.yaml").write_text(wrapped)
+    args = ["template", RELEASE, "--namespace", RELEASE, "--kube-version", KUBE_VERSION]
+    args += ["--show-only", "templates/notes-as-configmap.yaml", *[a for s in sets for a in ("--set", s)]]
+    done = Helm(helm.binary, copy).run(*args)
+    assert done.returncode == 0, done.stderr
+    rendered: str = yaml.safe_load(done.stdout)["data"]["notes"]
+    return rendered
+
+
+def test_notes_name_each_empty_contact_point_and_the_secrets_grafana_waits_for(helm: Helm, tmp_path: Path) -> None:
+    default = notes(helm, tmp_path / "default", [])
+    assert "secrets.alerting.pagerdutyKey (PULSE_ALERT_PAGERDUTY_KEY)" in default
+    assert "pulse-grafana-oauth" in default and "CloudNativePG" in default
+    filled = notes(helm, tmp_path / "filled", ["secrets.alerting.pagerdutyKey=pd", "secrets.alerting.adsEmails=a@x"])
+    assert (
+        "pagerdutyKey" not in filled and "adsEmails" not in filled and "webhookUrl (PULSE_ALERT_WEBHOOK_URL)" in filled
+    )
+    existing = notes(helm, tmp_path / "existing", ["secrets.alerting.existingSecret=vault-alerting"])
+    assert "WARNING" not in existing
+    external = notes(
+        helm, tmp_path / "external", ["grafanaDatabase.deploy=false", "grafanaDatabase.external.host=pg:5432"]
+    )
+    assert "pulse-grafana-db-app (password)" in external and "pulse-grafana-db-ca (ca.crt)" in external
