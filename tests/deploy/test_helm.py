@@ -21,6 +21,7 @@ CRD_GROUPS = {
     "clickhouse-keeper.altinity.com",  # ClickHouseKeeperInstallation
     "cert-manager.io",  # Certificate
     "monitoring.coreos.com",  # ServiceMonitor, PodMonitor
+    "postgresql.cnpg.io",  # Cluster (Grafana's shared database)
 }
 VALUE_SETS: dict[str, tuple[list[Path], list[str]]] = {
     "default": ([], []),
@@ -71,7 +72,14 @@ def test_helm_template_renders(helm: Helm, name: str) -> None:
     assert len(names) == len(set(names)), "duplicate objects"
 
 
-def test_unvendored_dependencies_are_declared_and_off(offline: tuple[Path, list[dict[str, Any]]]) -> None:
+def test_unvendored_dependencies_are_declared_and_never_rendered_here(
+    offline: tuple[Path, list[dict[str, Any]]], default_docs: list[Manifest]
+) -> None:
+    """Grafana is on by default (an install runs `helm dependency build` first); MinIO is opt-in.
+
+    The offline copy has no charts/, so nothing here renders the dependencies' own objects: their values are
+    checked instead (test_grafana_dependency.py), and this test keeps the rendering honest about that.
+    """
     _, removed = offline
     deps = {d["name"]: d for d in removed}
     assert deps["grafana"]["repository"] == "https://grafana-community.github.io/helm-charts"
@@ -80,10 +88,13 @@ def test_unvendored_dependencies_are_declared_and_off(offline: tuple[Path, list[
     for dep in removed:
         key = dep["condition"].split(".")[0]
         assert dep["condition"] == f"{key}.enabled"
-        # Off by default: the dependency is not in charts/, so an install with it on needs `helm dependency build`.
-        assert defaults[key]["enabled"] is False
-        assert production.get(key, {}).get("enabled", False) is False
+    assert defaults["grafana"]["enabled"] is True and production["grafana"].get("enabled", True) is True
+    assert defaults["minio"]["enabled"] is False and production.get("minio", {}).get("enabled", False) is False
     assert not (CHART / "charts").exists(), "dependencies are not vendored"
+    from_dependency = [
+        d for d in default_docs if d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "grafana"
+    ]
+    assert not from_dependency, "the offline rendering must not pretend to contain the Grafana chart's objects"
 
 
 @pytest.mark.parametrize("name", sorted(VALUE_SETS))
@@ -122,6 +133,9 @@ def test_values_schema_is_valid_json_schema_and_covers_values() -> None:
         ("containerSecurityContext.readOnlyRootFilesystem=false", "readOnlyRootFilesystem"),
         ("kafka.topics.ads.partitions=0", "partitions"),
         ("colector.replicas=3", "colector"),
+        ("ingestion.mode=flink", "ingestion/mode"),
+        ("grafanaDatabase.sslMode=prefer", "grafanaDatabase/sslMode"),
+        ("clickhouse.cluster=a cluster", "clickhouse/cluster"),
     ],
 )
 def test_values_schema_rejects_bad_values(helm: Helm, bad: str, message: str) -> None:

@@ -73,6 +73,12 @@ app.kubernetes.io/component: {{ . }}
 {{- end }}
 {{- end }}
 
+{{/* The ClickHouse cluster migrations render for: the chart's ClickHouseInstallation cluster, or an existing
+cluster named in clickhouse.external.cluster; empty for a single external server. */}}
+{{- define "pulse.clickhouse.cluster" -}}
+{{- if .Values.clickhouse.deploy }}{{ .Values.clickhouse.cluster }}{{ else }}{{ .Values.clickhouse.external.cluster }}{{ end }}
+{{- end }}
+
 {{- define "pulse.clickhouse.host" -}}
 {{- printf "clickhouse-%s.%s.svc" (include "pulse.clickhouse.name" .) .Release.Namespace }}
 {{- end }}
