@@ -166,6 +166,10 @@ REQUIRED_PROPERTIES: dict[str, tuple[str, ...]] = {
     EventName.CONVERSION: ("campaign_id", "creative_id"),
 }
 
+#: Names clients commonly give an identifier, by the vocabulary's name for it: a ``profile_visit``
+#: with a ``profile_id`` is a visit of ``target_user_id`` (the collector copies it over).
+IDENTIFIER_ALIASES: dict[str, tuple[str, ...]] = {"target_user_id": ("profile_id", "followed_user_id")}
+
 #: Segment's customary decimal money properties, by the micros column they are stored in.
 MONEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "spend_micros": ("cost",),
@@ -217,6 +221,16 @@ def typed_properties(message: Message) -> Properties:
     return msgspec.convert(message.properties, Properties)
 
 
+def adopt_aliases(properties: dict[str, Any]) -> None:
+    """Copy an identifier sent under a customary alias to the vocabulary's name (if that is absent)."""
+    for name, aliases in IDENTIFIER_ALIASES.items():
+        if name not in properties:
+            for alias in aliases:
+                if alias in properties:
+                    properties[name] = properties[alias]
+                    break
+
+
 def contract_errors(message: Message, *, strict_vocabulary: bool = True) -> list[str]:
     """What keeps a structurally valid message from meeting the documented contract (empty = valid).
 
@@ -240,6 +254,7 @@ def contract_errors(message: Message, *, strict_vocabulary: bool = True) -> list
                 errors.append(f"event {message.event!r} is not in the vocabulary")
             return errors  # a custom event's properties are its plan's to check
         else:
+            adopt_aliases(message.properties)
             required = TRACK_PROPERTIES[message.event]
             missing = [key for key in required.__struct_fields__ if key not in message.properties]
             if missing:

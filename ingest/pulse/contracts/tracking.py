@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import yaml
 
 from pulse.contracts.money import BadAmount, decimal_of
+from pulse.contracts.segment import MONEY_PROPERTIES, Properties
 
+T = TypeVar("T")
 Mode = Literal["allow", "block"]
 PropertyType = Literal["string", "integer", "number", "boolean", "array", "object", "money", "any"]
 
@@ -128,16 +130,77 @@ def default_plan(source: str) -> CompiledPlan:
     return CompiledPlan(TrackingPlan(source=source))
 
 
+class _PlanOutline(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A plan with its events still raw: each is converted alone so an error names its event."""
+
+    source: str
+    mode: Mode = "allow"
+    description: str = ""
+    owner: str = ""
+    events: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+
+
+class _EventOutline(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    description: str = ""
+    properties: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+def _convert(data: object, kind: type[T], origin: str, at: str) -> T:
+    """``msgspec.convert`` whose error names the full path: msgspec writes ``$.events[...]`` for dict keys."""
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as error:
+        text = str(error)
+        text = text.replace("`$", f"`{at}", 1) if " - at `$" in text else f"{text} - at `{at}`"
+        raise PlanError(f"{origin}: {text}") from error
+
+
 def parse_plan(data: object, origin: str) -> TrackingPlan:
     """A plan from its YAML data; errors name ``origin`` and the field (``$.events.x.properties.y.type``)."""
-    try:
-        plan = msgspec.convert(data, TrackingPlan)
-    except msgspec.ValidationError as error:
-        raise PlanError(f"{origin}: {error}") from error
-    for name in plan.events:
-        if not name or name != name.strip():
-            raise PlanError(f"{origin}: event name {name!r} must be non-empty without surrounding spaces")
-    return plan
+    outline = _convert(data, _PlanOutline, origin, "$")
+    events: dict[str, PlannedEvent] = {}
+    for name, raw in outline.events.items():
+        if not isinstance(name, str) or not name or name != name.strip():
+            raise PlanError(f"{origin}: event name {name!r} must be non-empty text without surrounding spaces")
+        at = f"$.events.{name}"
+        event = _convert(raw, _EventOutline, origin, at)
+        properties = {
+            key: _convert(spec, PlannedProperty, origin, f"{at}.properties.{key}")
+            for key, spec in event.properties.items()
+        }
+        events[name] = PlannedEvent(description=event.description, properties=properties)
+    fields = msgspec.structs.asdict(outline) | {"events": events}
+    return TrackingPlan(**fields)
+
+
+def _vocabulary_types() -> dict[str, PropertyType]:
+    """The plan type of each property the collector promotes to a column (``post_id``: string)."""
+    kinds: dict[str, PropertyType] = {}
+    for field in msgspec.structs.fields(Properties):
+        text = str(field.type)
+        kinds[field.name] = "array" if "list" in text else "integer" if "int" in text else "string"
+    for names in MONEY_PROPERTIES.values():
+        kinds.update(dict.fromkeys(names, "money"))
+    return kinds
+
+
+_VOCABULARY_TYPES = _vocabulary_types()
+#: Money may be planned as any type the collector converts exactly (``19.99``, ``"19.99"``, ``20``).
+_COMPATIBLE: dict[PropertyType, frozenset[str]] = {"money": frozenset({"money", "number", "integer", "string"})}
+
+
+def vocabulary_conflicts(plan: TrackingPlan) -> list[str]:
+    """Planned property types that contradict how the collector reads that property (``post_id: integer``)."""
+    found = []
+    for event, planned in plan.events.items():
+        for name, spec in planned.properties.items():
+            kind = _VOCABULARY_TYPES.get(name)
+            if kind is None or spec.type == "any" or spec.type in _COMPATIBLE.get(kind, frozenset({kind})):
+                continue
+            found.append(
+                f"$.events.{event}.properties.{name}.type is {spec.type!r}, but Pulse reads {name!r} as {kind}"
+            )
+    return found
 
 
 def load_plan(path: Path) -> TrackingPlan:
@@ -149,6 +212,9 @@ def load_plan(path: Path) -> TrackingPlan:
     plan = parse_plan(data, str(path))
     if plan.source != path.stem:
         raise PlanError(f"{path}: $.source is {plan.source!r} but the file plans source {path.stem!r}")
+    conflicts = vocabulary_conflicts(plan)
+    if conflicts:
+        raise PlanError(f"{path}: " + "; ".join(conflicts))
     return plan
 
 
