@@ -13,6 +13,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Any
 
 #: One row per event of a typical custom-event mix: a few low-cardinality dimensions, an id, a number.
 SOURCE = """
@@ -61,7 +62,7 @@ def run(rows: int = 1_000_000, repeat: int = 5) -> list[LayoutFigures]:
 
     out = []
     with tempfile.TemporaryDirectory(prefix="pulse-bench-properties-") as path:
-        db = session.Session(path)
+        db: Any = session.Session(path)  # type: ignore[no-untyped-call]
         try:
             for layout, (columns, read) in LAYOUTS.items():
                 db.query("DROP TABLE IF EXISTS t")
