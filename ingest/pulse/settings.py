@@ -99,6 +99,10 @@ class ClickHouseSettings(BaseModel):
     embedded_path: Path | None = Field(
         default=None, description="chDB data folder served by `pulse warehouse serve` (default: home/data/chdb)"
     )
+    cluster: str | None = Field(
+        default=None,
+        description="ClickHouse cluster (system.clusters) `pulse migrate` renders the schema for; None: one node",
+    )
     embedded_config_d: Path | None = Field(
         default=None,
         description="folder of ClickHouse config.d XML fragments the embedded engine also loads (users, logs)",
