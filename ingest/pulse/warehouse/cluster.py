@@ -95,7 +95,8 @@ class EngineParser:
         return str(rows[0][0])
 
     def ast(self, sql: str) -> list[str]:
-        return [str(row[0]) for row in self.client.query(f"EXPLAIN AST {sql}").result_rows]
+        # Plain text: the tree is one line per node, and text reads the same from every interface.
+        return self.client.raw_query(f"EXPLAIN AST {sql}\nFORMAT TSVRaw").decode().splitlines()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,7 @@ class ClusterRenderer:
             raise UnknownStatement(f"qualified names are not rendered (the runner sets the database): {_head(sql)}")
         if kind != "TABLE":
             return [Rendered(self._on_cluster(sql, name_token), "object", _name(name_token))]
-        engine = _storage_engine(ast)
+        engine = storage_engine(ast)
         if not engine.endswith("MergeTree"):
             return [Rendered(self._on_cluster(sql, name_token), "object", _name(name_token))]
         return self._sharded_table(sql, ast, code, words, name_token, engine)
@@ -314,7 +315,8 @@ def _before_as(code: list[Token], words: list[str]) -> list[str]:
     return words[7:]
 
 
-def _storage_engine(ast: list[str]) -> str:
+def storage_engine(ast: list[str]) -> str:
+    """The table engine an ``EXPLAIN AST`` of a CREATE TABLE names ('' when it names none)."""
     for i, line in enumerate(ast):
         if line.strip().startswith("Storage definition") and i + 1 < len(ast):
             child = ast[i + 1].split()
