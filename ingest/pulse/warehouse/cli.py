@@ -148,5 +148,8 @@ def migrate_status(schema_dir: SchemaDir = None) -> None:
 
 
 def register(root: typer.Typer) -> None:
-    """Add top-level warehouse commands (`pulse migrate`)."""
+    """Add top-level warehouse commands (`pulse migrate`, `pulse retention`)."""
+    from pulse.warehouse.retention_cli import retention_app
+
     root.add_typer(migrate_app, name="migrate")
+    root.add_typer(retention_app, name="retention")
