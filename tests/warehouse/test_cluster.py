@@ -130,22 +130,19 @@ def _keys(client: Client, database: str, table: str) -> tuple[str, ...]:
     return tuple(str(v) for v in row)
 
 
+def _names(client: Client, database: str, where: str) -> list[str]:
+    """Names of ``database``'s tables matching ``where`` (a condition on system.tables), sorted."""
+    rows = client.query(
+        f"SELECT name FROM system.tables WHERE database = {{db:String}} AND ({where}) ORDER BY name",
+        parameters={"db": database},
+    ).result_rows
+    return [str(row[0]) for row in rows]
+
+
 def test_local_and_distributed_tables_match_their_single_node_twin(engine: Client, twins: tuple[str, str]) -> None:
     single, layout = twins
-    distributed = [
-        str(row[0])
-        for row in engine.query(
-            "SELECT name FROM system.tables WHERE database = {db:String} AND engine = 'Distributed' ORDER BY name",
-            parameters={"db": layout},
-        ).result_rows
-    ]
-    sharded = [
-        str(row[0])
-        for row in engine.query(
-            "SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' ORDER BY name",
-            parameters={"db": single},
-        ).result_rows
-    ]
+    distributed = _names(engine, layout, "engine = 'Distributed'")
+    sharded = _names(engine, single, "engine LIKE '%MergeTree'")
     assert distributed == sorted(sharded)  # every MergeTree table has its Distributed table, under its own name
     for table in sharded:
         twin = _columns(engine, single, table)
@@ -157,21 +154,9 @@ def test_local_and_distributed_tables_match_their_single_node_twin(engine: Clien
 
 def test_views_feed_local_tables_and_everything_else_keeps_its_name(engine: Client, twins: tuple[str, str]) -> None:
     single, layout = twins
-    objects = {
-        (str(name), str(engine_name))
-        for name, engine_name in engine.query(
-            "SELECT name, engine FROM system.tables WHERE database = {db:String} AND NOT startsWith(name, '.inner')",
-            parameters={"db": single},
-        ).result_rows
-        if name != "schema_migrations"
-    }
-    in_layout = {
-        str(row[0])
-        for row in engine.query(
-            "SELECT name FROM system.tables WHERE database = {db:String}", parameters={"db": layout}
-        ).result_rows
-    }
-    assert {name for name, _ in objects} <= in_layout  # views, dictionaries, snapshots: same names
+    objects = set(_names(engine, single, "NOT startsWith(name, '.inner') AND name != 'schema_migrations'"))
+    in_layout = set(_names(engine, layout, "1"))
+    assert objects <= in_layout  # views, dictionaries, snapshots: same names
     # An event written to the local raw table reaches the local rollups through the views.
     engine.command(
         f"INSERT INTO {layout}.events_local (message_id, event, event_time, user_id) "
@@ -186,12 +171,7 @@ def test_named_queries_read_only_names_the_cluster_keeps(
     engine: Client, twins: tuple[str, str], rendered: list[tuple[str, Rendered]]
 ) -> None:
     single, _ = twins
-    schema = {
-        str(row[0])
-        for row in engine.query(
-            "SELECT name FROM system.tables WHERE database = {db:String}", parameters={"db": single}
-        ).result_rows
-    }
+    schema = set(_names(engine, single, "1"))
     readable = {s.name for _, s in rendered if s.role in ("distributed", "object")}
     reading = 0
     for name, query in load_all().items():
