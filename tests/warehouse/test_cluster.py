@@ -195,6 +195,7 @@ def test_unknown_statements_are_refused(engine: Client) -> None:
         "ALTER TABLE events ADD COLUMN IF NOT EXISTS b UInt8, ADD INDEX IF NOT EXISTS i a TYPE minmax": "split",
         "CREATE MATERIALIZED VIEW IF NOT EXISTS v ENGINE = MergeTree ORDER BY a AS SELECT a FROM events": "no TO",
         "CREATE TABLE IF NOT EXISTS c AS nowhere ENGINE = MergeTree ORDER BY a": "nowhere",
+        "CREATE TABLE IF NOT EXISTS d AS events": "without ENGINE",
     }
     for sql, reason in cases.items():
         with pytest.raises(UnknownStatement, match=reason):

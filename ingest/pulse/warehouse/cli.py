@@ -58,8 +58,11 @@ def migrate(
     client = connect(settings, use_database=False)
     try:
         if dry_run and cluster:
-            _print_sql(console, plan(client, database, migrations, cluster).pending)
-        done = apply(client, database, migrations, dry_run=dry_run, cluster=cluster)
+            pending = plan(client, database, migrations, cluster).pending
+            _print_sql(console, pending)
+            done = [migration for migration, _ in pending]
+        else:
+            done = apply(client, database, migrations, dry_run=dry_run, cluster=cluster)
         if done and not dry_run:
             _audit(client, database, done, cluster)
     finally:

@@ -157,6 +157,8 @@ class ClusterRenderer:
         if kind != "TABLE":
             return [Rendered(self._on_cluster(sql, name_token), "object", _name(name_token))]
         engine = storage_engine(ast)
+        if not engine and len(words) > 6 and words[6] == "AS":
+            raise UnknownStatement(f"a copy without ENGINE would copy a Distributed table; write one: {_head(sql)}")
         if not engine.endswith("MergeTree"):
             return [Rendered(self._on_cluster(sql, name_token), "object", _name(name_token))]
         return self._sharded_table(sql, ast, code, words, name_token, engine)
