@@ -110,6 +110,24 @@ def test_every_cluster_statement_parses_and_is_replicated(engine: Client, render
     assert {"events", "events_local", "schema_migrations", "schema_migrations_local"} <= names  # ledger too
 
 
+def test_the_replicated_rendering_differs_from_the_created_layout_only_by_replication(
+    engine: Client, rendered: list[tuple[str, Rendered]]
+) -> None:
+    """The statements chDB could not create are the ones it did create, plus replication and ON CLUSTER."""
+    layout = render_all(engine, "pulse", replicated=False)
+    assert [(src, r.role, r.name) for src, r in layout] == [(src, r.role, r.name) for src, r in rendered]
+    arguments = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
+    for (_, replicated), (_, plain) in zip(rendered, layout, strict=True):
+        undone = (
+            replicated.sql.replace(f" ON CLUSTER {CLUSTER}", "")
+            .replace(f"({arguments}, ", "(")
+            .replace(f"({arguments})", "")
+            .replace("ENGINE = Replicated", "ENGINE = ")
+            .replace("replicated_deduplication_window", "non_replicated_deduplication_window")
+        )
+        assert undone == plain.sql
+
+
 def _columns(client: Client, database: str, table: str) -> list[tuple[str, ...]]:
     return [
         tuple(str(v) for v in row)
@@ -245,6 +263,14 @@ def test_unknown_cluster_is_named_and_nothing_is_applied(bridge: Warehouse, engi
     assert refused.returncode != 0
     assert "'nope' is not in system.clusters" in refused.stderr and CLUSTER in refused.stderr
     assert not engine.command("EXISTS DATABASE {db:Identifier}", parameters={"db": database})
+    from_env = subprocess.run(
+        [sys.executable, "-m", "pulse", "migrate"],
+        env={**bridge.env, "PULSE_CLICKHOUSE__DATABASE": database, "PULSE_CLICKHOUSE__CLUSTER": "nope"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert from_env.returncode == 2 and "'nope' is not in system.clusters" in from_env.stderr
 
 
 def test_render_and_dry_run_print_the_sql(bridge: Warehouse, engine: Client, tmp_path: Path) -> None:
