@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pulse.errors import PulseError
 from pulse.queries.catalog import _ast_references, _dummy
 from pulse.queries.registry import load_all, placeholders
 from pulse.warehouse.cluster import (
@@ -284,3 +285,13 @@ def test_render_and_dry_run_print_the_sql(bridge: Warehouse, engine: Client, tmp
     assert "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')" in dry.stdout
     assert "would apply 0001_events.sql on cluster pulse_ci" in dry.stdout
     assert not engine.command("EXISTS DATABASE {db:Identifier}", parameters={"db": database})
+
+
+def test_a_kubernetes_style_cluster_name_is_quoted_and_a_bad_one_refused(engine: Client) -> None:
+    parser = EngineParser(engine)
+    renderer = ClusterRenderer(parser, "pulse-ch", "pulse")
+    for statement in renderer.render("CREATE TABLE IF NOT EXISTS t (a UInt8) ENGINE = MergeTree ORDER BY a"):
+        assert "ON CLUSTER `pulse-ch`" in statement.sql
+        assert parser.ast(statement.sql)
+    with pytest.raises(PulseError, match="cluster name 'pulse ch'"):
+        ClusterRenderer(parser, "pulse ch", "pulse")

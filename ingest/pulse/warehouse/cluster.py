@@ -46,6 +46,7 @@ REPLICA_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
 #: their sessions and funnels -- live on one shard.
 USER_SHARDING_KEY = "cityHash64(if(user_id != '', user_id, anonymous_id))"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")  # Kubernetes-style names (pulse-ch) too
 # ALTER commands by where they go on a cluster (names as EXPLAIN AST prints them).
 _COLUMN_COMMANDS = frozenset({"ADD_COLUMN", "DROP_COLUMN", "MODIFY_COLUMN", "COMMENT_COLUMN", "RENAME_COLUMN"})
 _LOCAL_COMMANDS = frozenset(
@@ -120,9 +121,10 @@ class ClusterRenderer:
     views: dict[str, tuple[ViewKind, str | None]] = field(default_factory=dict)  # MV -> (kind, target)
 
     def __post_init__(self) -> None:
-        for label, value in (("cluster", self.cluster), ("database", self.database)):
-            if not _NAME.match(value):
-                raise PulseError(f"{label} name {value!r}: use letters, digits and _ only")
+        if not _CLUSTER_NAME.match(self.cluster):
+            raise PulseError(f"cluster name {self.cluster!r}: use letters, digits, _ and - only")
+        if not _NAME.match(self.database):
+            raise PulseError(f"database name {self.database!r}: use letters, digits and _ only")
 
     def render(self, statement: str) -> list[Rendered]:
         """The cluster statements for one single-node statement (UnknownStatement if there is no rule)."""
@@ -169,7 +171,7 @@ class ClusterRenderer:
         name = _name(name_token)
         edits: list[tuple[int, int, str]] = [(name_token.start, name_token.end, self._local_name(name))]
         if self.replicated:
-            edits.append((name_token.end, name_token.end, f" ON CLUSTER {self.cluster}"))
+            edits.append((name_token.end, name_token.end, f" ON CLUSTER {on_cluster_name(self.cluster)}"))
         columns = _declared_columns(ast)
         if len(words) > 7 and words[6] == "AS":  # CREATE TABLE t AS other ENGINE = ...
             other = _name(code[7])
@@ -182,7 +184,7 @@ class ClusterRenderer:
         self.tables[name] = columns
         local = Rendered(_apply(sql, edits), "local", self._local_name(name))
         key = USER_SHARDING_KEY if {"user_id", "anonymous_id"} <= columns else "rand()"
-        on_cluster = f" ON CLUSTER {self.cluster}" if self.replicated else ""
+        on_cluster = f" ON CLUSTER {on_cluster_name(self.cluster)}" if self.replicated else ""
         distributed = (
             f"CREATE TABLE IF NOT EXISTS {name}{on_cluster} AS {self._local_name(name)}\n"
             f"ENGINE = Distributed('{self.cluster}', '{self.database}', '{self._local_name(name)}', {key})"
@@ -256,7 +258,7 @@ class ClusterRenderer:
         if name_token is None:
             code = [t for t in tokens(sql) if t.kind != "comment"]
             name_token = code[2]
-        return _apply(sql, [(name_token.end, name_token.end, f" ON CLUSTER {self.cluster}")])
+        return _apply(sql, [(name_token.end, name_token.end, f" ON CLUSTER {on_cluster_name(self.cluster)}")])
 
     def _rename_references(self, sql: str, ast: list[str], local: set[str]) -> str:
         """``t`` -> ``t_local`` where ``t`` is a table reference, checked against the engine's own tree."""
@@ -273,6 +275,11 @@ class ClusterRenderer:
         if Counter(_table_identifiers(self.parser.ast(renamed))) != expected:
             raise UnknownStatement(f"cannot tell every table reference from the SQL text safely: {_head(sql)}")
         return renamed
+
+
+def on_cluster_name(cluster: str) -> str:
+    """The cluster as ``ON CLUSTER`` takes it: bare when it is a plain identifier, else back-quoted."""
+    return cluster if _NAME.match(cluster) else f"`{cluster}`"
 
 
 def _word(token: Token) -> str:

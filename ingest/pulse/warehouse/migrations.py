@@ -150,10 +150,10 @@ def plan(client: Client, database: str, migrations: list[Migration], cluster: st
         prepare = [f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}", ledger_ddl()]
         return Plan(prepare, [(m, m.statements) for m in migrations if m.version not in done])
     require_cluster(client, cluster)
-    from pulse.warehouse.cluster import ClusterRenderer, EngineParser
+    from pulse.warehouse.cluster import ClusterRenderer, EngineParser, on_cluster_name
 
     renderer = ClusterRenderer(EngineParser(client), cluster, database)
-    prepare = [f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)} ON CLUSTER {cluster}"]
+    prepare = [f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)} ON CLUSTER {on_cluster_name(cluster)}"]
     prepare += [r.sql for r in renderer.render(ledger_ddl())]
     pending: list[tuple[Migration, list[str]]] = []
     for migration in migrations:
