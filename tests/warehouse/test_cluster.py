@@ -274,6 +274,13 @@ def test_unknown_cluster_is_named_and_nothing_is_applied(bridge: Warehouse, engi
     assert from_env.returncode == 2 and "'nope' is not in system.clusters" in from_env.stderr
 
 
+def test_a_single_node_database_is_not_continued_as_a_cluster(bridge: Warehouse, twins: tuple[str, str]) -> None:
+    single, _ = twins
+    refused = _pulse(bridge, "--cluster", CLUSTER, database=single)
+    assert refused.returncode == 2
+    assert f"database '{single}' was migrated for one node (schema_migrations is MergeTree" in refused.stderr
+
+
 def test_render_and_dry_run_print_the_sql(bridge: Warehouse, engine: Client, tmp_path: Path) -> None:
     database = f"dry_{uuid.uuid4().hex[:6]}"
     shown = _pulse(bridge, "render", "--cluster", CLUSTER, database=database)

@@ -150,6 +150,7 @@ def plan(client: Client, database: str, migrations: list[Migration], cluster: st
         prepare = [f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}", ledger_ddl()]
         return Plan(prepare, [(m, m.statements) for m in migrations if m.version not in done])
     require_cluster(client, cluster)
+    require_cluster_ledger(client, database, cluster)
     from pulse.warehouse.cluster import ClusterRenderer, EngineParser, on_cluster_name
 
     renderer = ClusterRenderer(EngineParser(client), cluster, database)
@@ -187,6 +188,20 @@ def require_cluster(client: Client, cluster: str) -> None:
         listed = ", ".join(known) if known else "none"
         raise PulseError(
             f"cluster {cluster!r} is not in system.clusters of this server (defined: {listed}); nothing was applied"
+        )
+
+
+def require_cluster_ledger(client: Client, database: str, cluster: str) -> None:
+    """A database migrated single-node cannot be continued as a cluster: its tables have the readers' names."""
+    engine = client.query(
+        "SELECT engine FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": database, "t": LEDGER_TABLE},
+    ).result_rows
+    if engine and engine[0][0] != "Distributed":
+        raise PulseError(
+            f"database {database!r} was migrated for one node ({LEDGER_TABLE} is {engine[0][0]}, not Distributed): "
+            f"its tables hold the names the cluster's Distributed tables need; migrate a new database with "
+            f"--cluster {cluster} and move the data (INSERT ... SELECT, or replay the archive); nothing was applied"
         )
 
 
