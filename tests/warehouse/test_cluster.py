@@ -215,6 +215,7 @@ def test_unknown_statements_are_refused(engine: Client) -> None:
         "CREATE MATERIALIZED VIEW IF NOT EXISTS v ENGINE = MergeTree ORDER BY a AS SELECT a FROM events": "no TO",
         "CREATE TABLE IF NOT EXISTS c AS nowhere ENGINE = MergeTree ORDER BY a": "nowhere",
         "CREATE TABLE IF NOT EXISTS d AS events": "without ENGINE",
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS w TO other.events AS SELECT a FROM events": "qualified",
     }
     for sql, reason in cases.items():
         with pytest.raises(UnknownStatement, match=reason):

@@ -196,6 +196,8 @@ class ClusterRenderer:
     ) -> list[Rendered]:
         name = _name(name_token)
         head = _before_as(code, words)
+        if "." in head or words[7:8] == ["."]:
+            raise UnknownStatement(f"qualified names are not rendered (the runner sets the database): {_head(sql)}")
         refresh = "REFRESH" in head
         target_at = next((i for i in range(len(head)) if head[i] == "TO"), None)
         target = _name(code[7 + target_at + 1]) if target_at is not None else None  # head starts at code[7]

@@ -4,6 +4,10 @@
 not transactional, so a file is recorded only after all its statements succeed; write
 them idempotently (``IF NOT EXISTS``) so a half-applied file can simply be re-run. A file
 changed after it was applied is refused: the database would no longer match the repo.
+
+On a ClickHouse cluster the same files are applied as ``pulse.warehouse.cluster`` renders them
+(replicated local tables, Distributed tables under the readers' names, ``ON CLUSTER``), the ledger
+included: there is no second copy of the SQL to keep in step.
 """
 
 from __future__ import annotations
