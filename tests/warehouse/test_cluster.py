@@ -303,3 +303,29 @@ def test_a_kubernetes_style_cluster_name_is_quoted_and_a_bad_one_refused(engine:
         assert parser.ast(statement.sql)
     with pytest.raises(PulseError, match="cluster name 'pulse ch'"):
         ClusterRenderer(parser, "pulse ch", "pulse")
+
+
+def test_a_kafka_engine_path_renders_without_a_new_rule(engine: Client) -> None:
+    """The kafka-engine mode's kind of statements (another branch adds them): per-node queue, views into local."""
+    parser = EngineParser(engine)
+    renderer = ClusterRenderer(parser, CLUSTER, "pulse")
+    renderer.render("CREATE TABLE IF NOT EXISTS events (message_id String) ENGINE = MergeTree ORDER BY 1")
+    renderer.render("CREATE TABLE IF NOT EXISTS rejected_events (payload String) ENGINE = MergeTree ORDER BY 1")
+    (queue,) = renderer.render(
+        "CREATE TABLE IF NOT EXISTS events_queue (message_id String) ENGINE = Kafka "
+        "SETTINGS kafka_broker_list = 'k:9092', kafka_topic_list = 't', kafka_group_name = 'g', "
+        "kafka_format = 'JSONEachRow', kafka_handle_error_mode = 'stream'"
+    )
+    assert queue.role == "object" and f"events_queue ON CLUSTER {CLUSTER}" in queue.sql
+    (good,) = renderer.render(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS events_queue_mv TO events AS "
+        "SELECT message_id FROM events_queue WHERE length(_error) = 0"
+    )
+    (dead,) = renderer.render(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS events_queue_dlq TO rejected_events AS "
+        "SELECT _raw_message AS payload FROM events_queue WHERE length(_error) > 0"
+    )
+    assert "TO events_local" in good.sql and "FROM events_queue" in good.sql
+    assert "TO rejected_events_local" in dead.sql
+    for statement in (queue, good, dead):
+        assert parser.ast(statement.sql)
