@@ -99,6 +99,10 @@ class ClickHouseSettings(BaseModel):
     embedded_path: Path | None = Field(
         default=None, description="chDB data folder served by `pulse warehouse serve` (default: home/data/chdb)"
     )
+    cluster: str | None = Field(
+        default=None,
+        description="ClickHouse cluster (system.clusters) `pulse migrate` renders the schema for; None: one node",
+    )
     embedded_config_d: Path | None = Field(
         default=None,
         description="folder of ClickHouse config.d XML fragments the embedded engine also loads (users, logs)",
@@ -252,6 +256,23 @@ class ArchiveSettings(BaseModel):
     )
 
 
+class RetentionSettings(BaseModel):
+    """How long each tier keeps data: `pulse retention apply` makes the warehouse's TTLs match.
+
+    Durations are a count and a unit: s, m, h, d, w, mo, y (``30d``). The hot tier's is
+    ``hot.retention_s`` (Redis key expiry, 15 min).
+    """
+
+    raw: str = Field(default="30d", description="raw rows: events, rejected_events, loader_dead_letters")
+    tables: dict[str, str] = Field(
+        default_factory=dict,
+        description='other tables by name, e.g. {"engagement_per_hour": "1095d"} (default: the migration\'s TTL)',
+    )
+    archive: str | None = Field(
+        default=None, description="S3 Parquet archive; None keeps it indefinitely (a bucket lifecycle rule enforces it)"
+    )
+
+
 class GrafanaSettings(BaseModel):
     """The Grafana ``pulse access apply --grafana`` converges: a server admin (organizations need one)."""
 
@@ -274,6 +295,7 @@ class Settings(BaseSettings):
     loader: LoaderSettings = LoaderSettings()
     hot: HotSettings = HotSettings()
     archive: ArchiveSettings = ArchiveSettings()
+    retention: RetentionSettings = RetentionSettings()
     grafana: GrafanaSettings = GrafanaSettings()
     log_level: str = "INFO"
 

@@ -64,6 +64,18 @@ def _record_replay(
         client.close()
 
 
+def _refuse_expired(settings: Settings, start: datetime) -> None:
+    """Before reading the archive: a range the raw TTL would delete again is an error, not a silent no-op."""
+    from pulse.warehouse.client import connect
+    from pulse.warehouse.retention import refuse_expired_replay
+
+    client = connect(settings)
+    try:
+        refuse_expired_replay(client, settings.clickhouse.database, start)
+    finally:
+        client.close()
+
+
 def register(root: typer.Typer) -> None:
     """Add `pulse replay`."""
 
@@ -79,7 +91,7 @@ def register(root: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from pulse.archive.replay import Replayer, batches, parse_moment, select_objects
+        from pulse.archive.replay import Replayer, batches, hours, parse_moment, select_objects
         from pulse.archive.store import ArchiveStore
         from pulse.contracts.events import WAREHOUSE_FAMILIES
         from pulse.errors import PulseError
@@ -93,6 +105,8 @@ def register(root: typer.Typer) -> None:
             raise PulseError(f"unknown topic(s) {', '.join(unknown)}; choose from {', '.join(families)}")
         topics = [families.get(t, t) for t in chosen]
         start, end = parse_moment(since), parse_moment(until)
+        hours(start, end)  # a backwards range is the first thing to say
+        _refuse_expired(settings, start)
         console = Console()
         objects = select_objects(ArchiveStore(settings), topics, start, end)
         span = sum(obj.rows for obj, _ in objects)

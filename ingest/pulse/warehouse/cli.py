@@ -24,32 +24,52 @@ SchemaDir = Annotated[
 ]
 
 
+Cluster = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="render for this ClickHouse cluster (system.clusters): replicated local tables, Distributed tables "
+        "under today's names, ON CLUSTER (default: PULSE_CLICKHOUSE__CLUSTER; unset: one node)",
+    ),
+]
+
+
 @migrate_app.callback(invoke_without_command=True)
 def migrate(
     ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be applied, change nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="list what would be applied (with --cluster: its SQL), change nothing")
+    ] = False,
     schema_dir: SchemaDir = None,
+    cluster: Cluster = None,
 ) -> None:
     """Create the database if missing and apply pending migrations."""
     if ctx.invoked_subcommand is not None:
         return
     from pulse.warehouse.client import connect
-    from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover
+    from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover, plan
     from pulse.warehouse.migrations import migrate as apply
 
     settings = get_settings()
+    cluster = cluster or settings.clickhouse.cluster
+    database = settings.clickhouse.database
     migrations = discover(schema_dir or DEFAULT_SCHEMA_DIR)
+    console = Console()
     client = connect(settings, use_database=False)
     try:
-        done = apply(client, settings.clickhouse.database, migrations, dry_run=dry_run)
+        if dry_run and cluster:
+            pending = plan(client, database, migrations, cluster).pending
+            _print_sql(console, pending)
+            done = [migration for migration, _ in pending]
+        else:
+            done = apply(client, database, migrations, dry_run=dry_run, cluster=cluster)
         if done and not dry_run:
-            _audit(client, settings.clickhouse.database, done)
+            _audit(client, database, done, cluster)
     finally:
         client.close()
-    console = Console()
     verb = "would apply" if dry_run else "applied"
     for migration in done:
-        console.print(f"{verb} {migration.path.name}")
+        console.print(f"{verb} {migration.path.name}" + (f" on cluster {cluster}" if cluster else ""))
     console.print(
         f"{len(done)} migration(s) {verb}; database {settings.clickhouse.database} is up to date"
         if not dry_run
@@ -57,12 +77,55 @@ def migrate(
     )
 
 
-def _audit(client: Client, database: str, done: list[Migration]) -> None:
+def _audit(client: Client, database: str, done: list[Migration], cluster: str | None) -> None:
     """Who changed the schema: one audit_log row per run that applied something (0010 creates the table)."""
     from pulse.access import audit
 
     if audit.exists(client, database):
-        audit.record(client, database, "migrate", database, {"applied": [m.path.name for m in done]})
+        details: dict[str, object] = {"applied": [m.path.name for m in done]}
+        if cluster:
+            details["cluster"] = cluster
+        audit.record(client, database, "migrate", database, details)
+
+
+def _print_sql(console: Console, files: list[tuple[Migration, list[str]]]) -> None:
+    """The SQL an operator reads before applying it: each file's statements, as the engine formats them."""
+    for migration, statements in files:
+        console.print(f"-- {migration.path.name}: {len(statements)} statement(s)", style="bold", highlight=False)
+        for statement in statements:
+            console.print(statement + ";\n", markup=False, highlight=False, soft_wrap=True)
+
+
+@migrate_app.command("render")
+def migrate_render(
+    cluster: Annotated[str, typer.Option("--cluster", help="the cluster name the statements name (ON CLUSTER)")],
+    schema_dir: SchemaDir = None,
+) -> None:
+    """Print every migration rendered for a cluster (all files, applied or not); applies nothing.
+
+    The warehouse in PULSE_CLICKHOUSE__URL parses and formats the statements (any ClickHouse or the
+    embedded bridge); the cluster does not have to exist there.
+    """
+    from pulse.warehouse.client import connect
+    from pulse.warehouse.cluster import ClusterRenderer, EngineParser
+    from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover, ledger_ddl, render_one
+
+    settings = get_settings()
+    client = connect(settings, use_database=False)
+    try:
+        renderer = ClusterRenderer(EngineParser(client), cluster, settings.clickhouse.database)
+        console = Console()
+        ledger = [r.sql for r in renderer.render(ledger_ddl())]
+        console.print("-- the ledger (schema_migrations)", style="bold", highlight=False)
+        for statement in ledger:
+            console.print(statement + ";\n", markup=False, highlight=False, soft_wrap=True)
+        files = [
+            (m, [r.sql for s in m.statements for r in render_one(renderer, m, s)])
+            for m in discover(schema_dir or DEFAULT_SCHEMA_DIR)
+        ]
+        _print_sql(console, files)
+    finally:
+        client.close()
 
 
 @migrate_app.command("status")
@@ -88,5 +151,8 @@ def migrate_status(schema_dir: SchemaDir = None) -> None:
 
 
 def register(root: typer.Typer) -> None:
-    """Add top-level warehouse commands (`pulse migrate`)."""
+    """Add top-level warehouse commands (`pulse migrate`, `pulse retention`)."""
+    from pulse.warehouse.retention_cli import retention_app
+
     root.add_typer(migrate_app, name="migrate")
+    root.add_typer(retention_app, name="retention")
