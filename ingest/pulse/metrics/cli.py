@@ -1,0 +1,84 @@
+"""``pulse metrics check | generate`` (and ``pulse bench metrics``): metric definitions to warehouse and Grafana."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+
+from pulse.errors import PulseError
+from pulse.metrics.load import SOURCE_DIR, Defined, MetricsInvalid, check_departments, load_file, load_folder
+
+app = typer.Typer(help="Metrics as code: metrics/<unit>.yaml -> rollups, named queries, panels, alerts.",
+                  no_args_is_help=True)  # fmt: skip
+console = Console()
+
+Root = Annotated[Path, typer.Option("--root", help="repository root: metrics/ is read, generated files written here")]
+
+
+def _departments(root: Path) -> list[str]:
+    """The departments of the access definition, read without the metrics (which it would otherwise merge)."""
+    from pulse.access.definition import DEFINITION, parse
+
+    data = yaml.safe_load((root / DEFINITION).read_text(encoding="utf-8"))
+    return list(parse(data, str(DEFINITION)).departments)
+
+
+def _load(root: Path, files: list[Path] | None = None) -> list[Defined]:
+    defined = [d for f in files for d in load_file(f)] if files else load_folder(root / SOURCE_DIR)
+    problems = check_departments(defined, _departments(root))
+    if problems:
+        raise MetricsInvalid(problems)
+    return defined
+
+
+@app.command("check")
+def check_command(
+    files: Annotated[list[Path] | None, typer.Argument(help="definition files (default: ROOT/metrics/*.yaml)")] = None,
+    root: Root = Path(),
+) -> None:
+    """Validate metric definitions; every problem is printed as FILE: METRIC: FIELD: WHY."""
+    defined = _load(root, files)
+    console.print(f"{len(defined)} metrics OK: {', '.join(d.name for d in defined)}")
+
+
+@app.command("generate")
+def generate_command(
+    root: Root = Path(),
+    check: Annotated[bool, typer.Option("--check", help="write nothing; fail when a generated file is stale")] = False,
+) -> None:
+    """Write new rollup migrations and the named queries, then regenerate Grafana, access and the catalog."""
+    from pulse.metrics import generate
+
+    defined = _load(root)
+    if check:
+        files, removed = generate.plan(defined, root)
+        if files or removed:
+            raise PulseError("stale; run `pulse metrics generate`: " + ", ".join(sorted([*files, *removed])))
+        console.print("metrics: generated files are up to date")
+        return
+    for rel in generate.write(defined, root):
+        console.print(f"wrote {rel}")
+    regenerate(root)
+
+
+def regenerate(root: Path) -> None:
+    """Everything derived from the named queries and migrations: Grafana provisioning, grants, the catalog."""
+    from pulse.access import catalog, render
+    from pulse.access.definition import DEFINITION, load
+    from pulse.grafana import generate as grafana
+    from pulse.queries import catalog as metrics_catalog
+    from pulse.queries.registry import load_all
+
+    load_all.cache_clear()  # the queries just written
+    changed = grafana.write(root)
+    console.print(f"grafana: {len(changed)} provisioning files written")
+    access = load(root / DEFINITION)
+    render.write(root, render.outputs(access, catalog.from_migrations(access.database)))
+    console.print("access: provisioning/access/clickhouse written")
+    out = root / metrics_catalog.DEFAULT_OUT
+    out.write_text(metrics_catalog.build(), encoding="utf-8")
+    console.print(f"catalog: {metrics_catalog.DEFAULT_OUT} written")
