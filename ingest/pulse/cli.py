@@ -30,6 +30,7 @@ def _register() -> None:
     from pulse.chdb_server.cli import app as warehouse_app
     from pulse.collector.admin_cli import dims_app, keys_app
     from pulse.collector.cli import app as collector_app
+    from pulse.collector.tracking_cli import tracking_app
     from pulse.generator.cli import register as register_generator
     from pulse.grafana.cli import register as register_grafana
     from pulse.hot.cli import app as hot_app
@@ -46,6 +47,7 @@ def _register() -> None:
     app.add_typer(api_app, name="api")
     app.add_typer(keys_app, name="keys")
     app.add_typer(dims_app, name="dims")
+    app.add_typer(tracking_app, name="tracking")
     app.add_typer(loader_app, name="loader")
     app.add_typer(metrics_app, name="metrics")
     register_bench_collector(bench_app)

@@ -152,6 +152,10 @@ class CollectorSettings(BaseModel):
     delivery_timeout_s: float = Field(default=5.0, description="Kafka ack wait before a request gets 503")
     max_buffered_events: int = Field(default=50_000, description="unacknowledged events per worker before 503")
     retry_after_s: int = 5
+    tracking_plans: Path | None = Field(
+        default=None,
+        description="folder of per-source tracking plans <source>.yaml (default: provisioning/tracking-plans)",
+    )
     tls_certfile: OptionalFile = Field(default=None, description="serve HTTPS with this certificate chain")
     tls_keyfile: OptionalFile = Field(default=None, description="key of tls_certfile")
 

@@ -53,8 +53,8 @@ async def test_a_batch_accepts_valid_events_and_dead_letters_each_invalid_one(se
     key = await new_key(settings, name)
     batch = [
         track("m-ok-1"),
-        track("m-bad-1", properties={"post_id": "p"}),
-        track("m-bad-2", event="teleport"),
+        track("m-bad-1", properties={"author_id": "a"}),
+        track("m-custom", event="teleport"),
         track("m-ok-2", event="search", properties={"query": "cats"}),
         {"type": "track", "messageId": "m-bad-3", "event": "like"},
         track(
@@ -65,15 +65,16 @@ async def test_a_batch_accepts_valid_events_and_dead_letters_each_invalid_one(se
         response = await client.post("/v1/batch", json={"batch": batch}, auth=(key, ""))
     assert response.status_code == 200
     result = response.json()
-    assert (result["accepted"], result["rejected"]) == (2, 4)
-    assert [e["index"] for e in result["errors"]] == [1, 2, 4, 5]
-    assert "spend_micros" in result["errors"][3]["reason"]
+    assert (result["accepted"], result["rejected"]) == (3, 3)
+    assert [e["index"] for e in result["errors"]] == [1, 4, 5]
+    assert "spend_micros" in result["errors"][2]["reason"]
     topics = await read_topics(settings, source=name)
-    assert sorted(e["message_id"] for e in topics[Family.INTERACTIONS]) == ["m-ok-1", "m-ok-2"]
+    stored = {e["message_id"]: e for e in topics[Family.INTERACTIONS]}
+    assert sorted(stored) == ["m-custom", "m-ok-1", "m-ok-2"]
+    assert stored["m-custom"]["flags"] == ["unplanned"], "a source without a plan stores custom events, flagged"
     dead = {orjson.loads(d["payload"])["messageId"]: d for d in topics[Family.DEAD_LETTER]}
-    assert set(dead) == {"m-bad-1", "m-bad-2", "m-bad-3", "m-bad-4"}
-    assert dead["m-bad-1"]["reason_code"] == "missing_property" and "author_id" in dead["m-bad-1"]["reason"]
-    assert dead["m-bad-2"]["reason_code"] == "unknown_event"
+    assert set(dead) == {"m-bad-1", "m-bad-3", "m-bad-4"}
+    assert dead["m-bad-1"]["reason_code"] == "missing_property" and "post_id" in dead["m-bad-1"]["reason"]
     assert dead["m-bad-3"]["reason_code"] == "missing_identity"
     assert all(d["failed_at"] and d["source"] == name for d in dead.values())
 

@@ -45,8 +45,9 @@ def test_a_valid_like_is_enriched_from_its_context() -> None:
     ("overrides", "reason"),
     [
         ({"userId": None}, "neither userId nor anonymousId"),
-        ({"event": "teleport"}, "not in the vocabulary"),
-        ({"properties": {"post_id": "p"}}, "lacks properties"),
+        ({"properties": {"author_id": "a"}}, r"lacks properties \['post_id'\]"),
+        ({"event": "ad_click", "properties": {"campaign_id": "c"}}, r"lacks properties \['creative_id'\]"),
+        ({"event": "ad_impression", "properties": {"campaign_id": "c", "creative_id": "k", "cost": "x"}}, "cost"),
     ],
 )
 def test_invalid_events_name_the_problem(overrides: dict[str, object], reason: str) -> None:

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+import orjson
 import pytest
 
 from pulse.contracts.events import Family
@@ -55,19 +56,22 @@ def test_an_official_sdk_delivers_enriched_events(make_client: Any, collector_ur
     client.identify(user, {"country": "JP", "city": "Osaka", "age_band": "18-24", "segment": "casual"})
     client.track(user, "like", POST, context=context)
     client.page(user, "Feed", "Home", {"path": "/"}, context=context)
-    client.track(user, "teleport", {}, context=context)  # not in the vocabulary: dead-lettered, not lost
+    client.track(user, "teleport", {"to": "Mars"}, context=context)  # a custom event: stored, flagged unplanned
+    client.track(user, "like", {"author_id": "a-sdk"}, context=context)  # no post_id: dead-lettered, not lost
     client.flush()
     client.shutdown()
     assert errors == []
     topics = asyncio.run(read_topics(kafka_stack, source=source))
     (identified,) = topics[Family.IDENTITIES]
     assert (identified["call"], identified["country"], identified["user_id"]) == ("identify", "JP", user)
-    by_call = {e["call"]: e for e in topics[Family.INTERACTIONS]}
-    assert set(by_call) == {"track", "page"}
-    like = by_call["track"]
+    by_event = {e["event"]: e for e in topics[Family.INTERACTIONS]}
+    assert set(by_event) == {"like", "page", "teleport"}
+    like = by_event["like"]
     assert (like["event"], like["category"], like["hashtags"]) == ("like", "travel", ["alps"])
     assert (like["country"], like["city"], like["age_band"], like["segment"]) == ("JP", "Osaka", "18-24", "casual")
     assert (like["device_type"], like["os"], like["referrer_source"]) == ("mobile", "iOS", "search")
-    assert like["message_id"] and like["message_id"] != by_call["page"]["message_id"], "the SDK's own ids travel"
+    assert like["message_id"] and like["message_id"] != by_event["page"]["message_id"], "the SDK's own ids travel"
+    teleport = by_event["teleport"]
+    assert orjson.loads(teleport["properties"]) == {"to": "Mars"} and "unplanned" in teleport["flags"]
     (dead,) = topics[Family.DEAD_LETTER]
-    assert dead["reason_code"] == "unknown_event" and "teleport" in dead["payload"]
+    assert dead["reason_code"] == "missing_property" and "post_id" in dead["reason"]

@@ -33,8 +33,9 @@ from pulse.collector.enrich import InvalidEvent, enrich
 from pulse.collector.keys import KeyStore, RateLimiter, WriteKey
 from pulse.collector.openapi import openapi_document
 from pulse.collector.producer import EventProducer, ProduceError, Record
-from pulse.contracts.events import FAMILY_OF, EnrichedEvent, EventName, Family, encode_event
+from pulse.contracts.events import EnrichedEvent, EventName, Family, encode_event, family_of
 from pulse.contracts.segment import decode_message, decode_raw_batch
+from pulse.contracts.tracking import TrackingPlans
 from pulse.settings import Settings
 from pulse.tls import async_redis
 from pulse.web import JsonResponse
@@ -107,7 +108,8 @@ class Collector:
             redis, cache_size=self.limits.dim_cache_size, cache_ttl_s=self.limits.dim_cache_ttl_s
         )
         self.dead_letter_topic = settings.kafka.topic(Family.DEAD_LETTER)
-        self.topics = {name: settings.kafka.topic(family) for name, family in FAMILY_OF.items()}
+        self.topics = {family: settings.kafka.topic(family) for family in Family}
+        self.plans = TrackingPlans.load(self.limits.tracking_plans)
         self.retry_after = {"Retry-After": str(self.limits.retry_after_s)}
 
     async def authenticate(self, request: Request) -> WriteKey:
@@ -191,7 +193,10 @@ class Collector:
                     raw = orjson.dumps(data)
                 message = decode_message(raw)
                 call = message.type
-                routed.events.append(enrich(message, received_at=received_at, source=source, sent_at=sent_at))
+                plan = self.plans.for_source(source)
+                routed.events.append(
+                    enrich(message, received_at=received_at, source=source, sent_at=sent_at, plan=plan)
+                )
                 return
             except (msgspec.ValidationError, msgspec.DecodeError, orjson.JSONDecodeError) as error:
                 reason, code = str(error), "schema"
@@ -222,7 +227,7 @@ class Collector:
 
     def records(self, routed: Routed) -> list[Record]:
         out = [
-            Record(self.topics[EventName(e.event)], e.partition_key, encode_event(e), e.event) for e in routed.events
+            Record(self.topics[family_of(e.event)], e.partition_key, encode_event(e), e.event) for e in routed.events
         ]
         return out + routed.dead
 

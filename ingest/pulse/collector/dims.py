@@ -124,20 +124,34 @@ def keys_for(event: EnrichedEvent) -> list[str]:
 
 
 def apply(event: EnrichedEvent, dims: Mapping[str, Dims]) -> None:
-    """Fill what the event itself left unknown: the event's own context wins over stored context."""
+    """Fill what the event itself left unknown: the event's own context wins over stored context.
+
+    What is filled is marked in ``flags``: ``enriched:<field>`` for the post's context,
+    ``enriched:profile`` for user context; a post event whose post the store does not know is
+    flagged ``unknown_post`` (its author, category and hashtags stay empty/unknown).
+    """
     if event.user_id:
         profile = dims.get(user_key(event.user_id)) or {}
+        filled = False
         for name in USER_FIELDS:
             if getattr(event, name) == UNKNOWN and name in profile:
                 setattr(event, name, profile[name])
+                filled = True
+        if filled:
+            event.flags.append("enriched:profile")
     if event.post_id:
         content = dims.get(post_key(event.post_id)) or {}
         if not event.author_id and "author_id" in content:
             event.author_id = content["author_id"]
+            event.flags.append("enriched:author_id")
         if event.category == UNKNOWN and "category" in content:
             event.category = content["category"]
+            event.flags.append("enriched:category")
         if not event.hashtags and content.get("hashtags"):
             event.hashtags = content["hashtags"].split(",")
+            event.flags.append("enriched:hashtags")
+        if not event.author_id:
+            event.flags.append("unknown_post")
 
 
 def read_dimension_file(path: Path) -> Iterator[tuple[str, Dims]]:

@@ -1,6 +1,8 @@
 """Turns one validated Segment message into the enriched event the warehouse stores.
 
-Missing context never blocks an event: unknown values are stored as ``unknown``.
+Missing context never blocks an event: unknown values are stored as ``unknown``. Whether a
+custom event may be stored is its source's tracking plan's decision (:mod:`pulse.contracts.tracking`);
+what the plan tolerates is noted in ``flags``.
 """
 
 from __future__ import annotations
@@ -11,11 +13,21 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import orjson
 from ua_parser import parse as parse_user_agent
 
 from pulse.contracts.events import UNKNOWN, EnrichedEvent, format_time
-from pulse.contracts.segment import Message, contract_errors, typed_properties
+from pulse.contracts.money import BadAmount, to_micros
+from pulse.contracts.segment import (
+    MONEY_PROPERTIES,
+    TRACK_EVENTS,
+    Message,
+    Properties,
+    contract_errors,
+    typed_properties,
+)
+from pulse.contracts.tracking import CompiledPlan, default_plan
 
 #: Clock differences below this are network delay, not a wrong device clock.
 SKEW_TOLERANCE = timedelta(seconds=5)
@@ -126,6 +138,58 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+_ALLOW_ALL = default_plan("")
+
+
+def plan_flags(plan: CompiledPlan, message: Message, name: str) -> list[str]:
+    """The plan's verdict on a track event: flags to store it with, or ``InvalidEvent`` in block mode.
+
+    A vocabulary event a plan does not list is planned by the vocabulary, unless the plan blocks.
+    """
+    if message.type != "track" or (name in TRACK_EVENTS and not plan.block and not plan.planned(name)):
+        return []
+    problems = plan.problems(name, message.properties)
+    if problems and plan.block:
+        code = "unplanned_event" if problems[0].flag == "unplanned" else "plan_violation"
+        raise InvalidEvent("; ".join(problem.reason for problem in problems), code)
+    return [problem.flag for problem in problems]
+
+
+def lenient_properties(message: Message, flags: list[str]) -> Properties | None:
+    """A custom event's promotable properties, or None (flagged) when one has the wrong type:
+    then nothing is promoted and every property stays, as sent, in ``properties``."""
+    try:
+        return typed_properties(message)
+    except msgspec.ValidationError as error:
+        # msgspec names the field last: "Expected `str`, got `int` - at `$.post_id`"
+        field = str(error).rpartition("$.")[2].rstrip("`").split(".")[0].split("[")[0]
+        flags.append(f"invalid:{field}")
+        return None
+
+
+def micros_of(
+    micros: int | None, properties: dict[str, Any], names: tuple[str, ...], flags: list[str], *, strict: bool
+) -> int:
+    """Money in micros: the ``*_micros`` integer if sent, else the first decimal of ``names``, exactly."""
+    if micros is not None:
+        return micros
+    for name in names:
+        value = properties.get(name)
+        if value is None:
+            continue
+        try:
+            amount, rounded = to_micros(value)
+        except BadAmount as error:
+            if strict:
+                raise InvalidEvent(f"properties: {name}: {error}", "bad_property") from error
+            flags.append(f"invalid:{name}")
+            return 0
+        if rounded:
+            flags.append(f"rounded:{name}")
+        return amount
+    return 0
+
+
 def _code_of(problem: str) -> str:
     """A low-cardinality label for a contract problem (metrics, dead-letter table)."""
     for prefix, code in (
@@ -142,8 +206,15 @@ def _code_of(problem: str) -> str:
     return "missing_property" if " lacks properties " in problem else "invalid"
 
 
-def enrich(message: Message, *, received_at: datetime, source: str, sent_at: datetime | None) -> EnrichedEvent:
-    """Validate what the types cannot express, then build the enriched event.
+def enrich(
+    message: Message,
+    *,
+    received_at: datetime,
+    source: str,
+    sent_at: datetime | None,
+    plan: CompiledPlan = _ALLOW_ALL,
+) -> EnrichedEvent:
+    """Validate what the types cannot express, apply the source's tracking plan, build the event.
 
     A message without ``messageId`` gets a random one (flagged): every event carries an id, so
     duplicates from client retries can be removed downstream.
@@ -151,14 +222,21 @@ def enrich(message: Message, *, received_at: datetime, source: str, sent_at: dat
     generated_id = not message.message_id
     if generated_id:
         message.message_id = str(uuid.uuid4())
-    problems = contract_errors(message)
+    problems = contract_errors(message, strict_vocabulary=False)
     if problems:
         raise InvalidEvent("; ".join(problems), _code_of(problems[0]))
-    typed = typed_properties(message)
     name = message.event if message.type == "track" and message.event else message.type
+    custom = message.type == "track" and name not in TRACK_EVENTS
+    flags: list[str] = ["message_id_generated"] if generated_id else []
+    flags += plan_flags(plan, message, name)
+    promotable = lenient_properties(message, flags) if custom else typed_properties(message)
+    typed = promotable or Properties()
+    money = {
+        column: micros_of(getattr(typed, column), message.properties, names, flags, strict=not custom)
+        for column, names in MONEY_PROPERTIES.items()
+    }
     if message.sent_at is None and sent_at is not None:
         message.sent_at = sent_at
-    flags: list[str] = ["message_id_generated"] if generated_id else []
     moment = event_time(message, received_at, flags)
     context = message.context
     location = context.location
@@ -168,7 +246,7 @@ def enrich(message: Message, *, received_at: datetime, source: str, sent_at: dat
         # Segment's mobile libraries put the platform here (ios, android), not the form factor.
         device_type = _PLATFORM_FORM_FACTOR.get(context.device.type.lower(), context.device.type.lower())
     properties = message.properties
-    extra = {k: v for k, v in properties.items() if k not in _PROMOTED_PROPERTIES}
+    extra = properties if promotable is None else {k: v for k, v in properties.items() if k not in _PROMOTED_PROPERTIES}
     return EnrichedEvent(
         message_id=message.message_id,
         call=message.type,
@@ -197,8 +275,8 @@ def enrich(message: Message, *, received_at: datetime, source: str, sent_at: dat
         search_query=typed.query or "",
         campaign_id=typed.campaign_id or "",
         creative_id=typed.creative_id or "",
-        spend_micros=typed.spend_micros or 0,
-        revenue_micros=typed.revenue_micros or 0,
+        spend_micros=money["spend_micros"],
+        revenue_micros=money["revenue_micros"],
         properties=orjson.dumps(extra).decode(),
         flags=flags,
     )

@@ -71,6 +71,15 @@ FAMILY_OF: dict[EventName, Family] = {
     EventName.ALIAS: Family.IDENTITIES,
 }
 
+
+_FAMILY_BY_NAME: dict[str, Family] = {str(name): family for name, family in FAMILY_OF.items()}
+
+
+def family_of(event: str) -> Family:
+    """The topic family of an event name; custom track events (``story_view``) are interactions."""
+    return _FAMILY_BY_NAME.get(event, Family.INTERACTIONS)
+
+
 #: Families whose topics the warehouse loads into ``pulse.contracts.events``.
 WAREHOUSE_FAMILIES: tuple[Family, ...] = (Family.INTERACTIONS, Family.CONTENT, Family.ADS, Family.IDENTITIES)
 

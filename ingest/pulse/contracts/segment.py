@@ -147,20 +147,33 @@ class RawBatch(msgspec.Struct, kw_only=True, rename="camel"):
     sent_at: datetime | None = None
 
 
-#: Properties every message of a given track event carries (``session_id`` for all of them).
+#: Properties every message of a given track event carries: its identifiers. Context the collector
+#: can fill in (a post's author, category and hashtags from the content store) is not required of
+#: clients, except from ``post_created``, which is where that context comes from. Money is optional
+#: and may come as ``*_micros`` integers or Segment's decimal ``cost``/``revenue``/``value``.
 REQUIRED_PROPERTIES: dict[str, tuple[str, ...]] = {
-    EventName.VIEW: ("post_id", "author_id", "category", "hashtags"),
-    EventName.LIKE: ("post_id", "author_id", "category", "hashtags"),
-    EventName.COMMENT: ("post_id", "author_id", "category", "hashtags", "comment_length"),
-    EventName.SHARE: ("post_id", "author_id", "category", "hashtags"),
-    EventName.SAVE: ("post_id", "author_id", "category", "hashtags"),
+    EventName.VIEW: ("post_id",),
+    EventName.LIKE: ("post_id",),
+    EventName.COMMENT: ("post_id",),
+    EventName.SHARE: ("post_id",),
+    EventName.SAVE: ("post_id",),
     EventName.POST_CREATED: ("post_id", "author_id", "category", "hashtags"),
     EventName.PROFILE_VISIT: ("target_user_id",),
     EventName.FOLLOW: ("target_user_id",),
     EventName.SEARCH: ("query",),
-    EventName.AD_IMPRESSION: ("campaign_id", "creative_id", "spend_micros"),
+    EventName.AD_IMPRESSION: ("campaign_id", "creative_id"),
     EventName.AD_CLICK: ("campaign_id", "creative_id"),
-    EventName.CONVERSION: ("campaign_id", "creative_id", "revenue_micros"),
+    EventName.CONVERSION: ("campaign_id", "creative_id"),
+}
+
+#: Names clients commonly give an identifier, by the vocabulary's name for it: a ``profile_visit``
+#: with a ``profile_id`` is a visit of ``target_user_id`` (the collector copies it over).
+IDENTIFIER_ALIASES: dict[str, tuple[str, ...]] = {"target_user_id": ("profile_id", "followed_user_id")}
+
+#: Segment's customary decimal money properties, by the micros column they are stored in.
+MONEY_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "spend_micros": ("cost",),
+    "revenue_micros": ("revenue", "value"),
 }
 
 #: Track event names of the documented vocabulary.
@@ -208,8 +221,22 @@ def typed_properties(message: Message) -> Properties:
     return msgspec.convert(message.properties, Properties)
 
 
+def adopt_aliases(properties: dict[str, Any]) -> None:
+    """Copy an identifier sent under a customary alias to the vocabulary's name (if that is absent)."""
+    for name, aliases in IDENTIFIER_ALIASES.items():
+        if name not in properties:
+            for alias in aliases:
+                if alias in properties:
+                    properties[name] = properties[alias]
+                    break
+
+
 def contract_errors(message: Message, *, strict_vocabulary: bool = True) -> list[str]:
-    """What keeps a structurally valid message from meeting the documented contract (empty = valid)."""
+    """What keeps a structurally valid message from meeting the documented contract (empty = valid).
+
+    With ``strict_vocabulary=False`` (the collector) a custom track event passes here: whether it
+    may be stored is its source's tracking plan's decision (:mod:`pulse.contracts.tracking`).
+    """
     errors: list[str] = []
     if not message.message_id:
         errors.append("messageId is empty")
@@ -222,9 +249,12 @@ def contract_errors(message: Message, *, strict_vocabulary: bool = True) -> list
     if message.type == "track":
         if not message.event:
             errors.append("track without event")
-        elif strict_vocabulary and message.event not in TRACK_EVENTS:
-            errors.append(f"event {message.event!r} is not in the vocabulary")
+        elif message.event not in TRACK_EVENTS:
+            if strict_vocabulary:
+                errors.append(f"event {message.event!r} is not in the vocabulary")
+            return errors  # a custom event's properties are its plan's to check
         else:
+            adopt_aliases(message.properties)
             required = TRACK_PROPERTIES[message.event]
             missing = [key for key in required.__struct_fields__ if key not in message.properties]
             if missing:
