@@ -22,6 +22,7 @@ from pulse.errors import PulseError
 from pulse.metrics.fields import EVENTS_COLUMNS, USER, Field, resolve
 from pulse.metrics.model import GRAIN_SECONDS, Metric, Unit
 
+_UNKNOWN = re.compile(r"^Object contains unknown field `([^`]*)`$")
 _EVENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ .:\-]{0,99}$")
 #: Where an analyst writes the definitions (shipped in the wheel as ``pulse.metrics.definitions``).
 SOURCE_DIR = Path("metrics")
@@ -99,9 +100,13 @@ def _field_path(error: msgspec.ValidationError) -> tuple[str, str]:
     """(field, why) from msgspec's "why - at `$.a.b[0]`"."""
     text = str(error)
     why, _, at = text.rpartition(" - at `")
-    if not at:
-        return "(file)", text
-    return at.rstrip("`").removeprefix("$").lstrip(".") or "(file)", why
+    if not why:
+        why, at = text, ""
+    where = at.rstrip("`").removeprefix("$").lstrip(".")
+    unknown = _UNKNOWN.match(why)
+    if unknown:  # name the key itself: "measure.colour", not "measure"
+        return ".".join(p for p in (where, unknown.group(1)) if p), "unknown field (a typo?)"
+    return where or "(file)", why
 
 
 def _metric_checks(metric: Metric) -> tuple[list[tuple[str, str]], tuple[Field, ...], Field | None]:
