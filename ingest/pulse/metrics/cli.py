@@ -66,9 +66,11 @@ def generate_command(
 
 
 def regenerate(root: Path) -> None:
-    """Everything derived from the named queries and migrations: Grafana provisioning, grants, the catalog."""
+    """Everything derived from the named queries and migrations: Grafana provisioning, grants, the catalog,
+    the read API's OpenAPI document (each the same files its own command writes)."""
     from pulse.access import catalog, render
     from pulse.access.definition import DEFINITION, load
+    from pulse.api.cli import document_text
     from pulse.grafana import generate as grafana
     from pulse.queries import catalog as metrics_catalog
     from pulse.queries.registry import load_all
@@ -82,3 +84,5 @@ def regenerate(root: Path) -> None:
     out = root / metrics_catalog.DEFAULT_OUT
     out.write_text(metrics_catalog.build(), encoding="utf-8")
     console.print(f"catalog: {metrics_catalog.DEFAULT_OUT} written")
+    (root / "docs/api-openapi.json").write_text(document_text(), encoding="utf-8")
+    console.print("api: docs/api-openapi.json written")
