@@ -69,11 +69,15 @@ def _inserts(engine: _Engine, *, rows: int, inserts: int, first_round: int) -> f
 
 
 def _bytes(engine: _Engine, like: str) -> int:
-    engine.run("OPTIMIZE TABLE events FINAL") if like == "events" else None
-    text = engine.run(
-        f"SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = currentDatabase() AND table LIKE '{like}'"
+    """Bytes on disk of the active parts of the tables named ``like`` (merged first)."""
+    tables = engine.run(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree' "
+        f"AND name LIKE '{like}'"
     )
-    return int(text.strip() or 0)
+    for table in tables.split():
+        engine.run(f"OPTIMIZE TABLE {table} FINAL")
+    where = f"active AND database = currentDatabase() AND table LIKE '{like}'"
+    return int(engine.run(f"SELECT sum(bytes_on_disk) FROM system.parts WHERE {where}").strip() or 0)
 
 
 def measure(metrics: int, *, batch: int, inserts: int) -> MetricsCost:
@@ -91,8 +95,6 @@ def measure(metrics: int, *, batch: int, inserts: int) -> MetricsCost:
                     engine.run(statement)
         engine.run("TRUNCATE TABLE events")
         loaded = _inserts(engine, rows=batch, inserts=inserts, first_round=10_000)
-        for table in [t for item in synthetic(metrics, scratch) for t in item.tables]:
-            engine.run(f"OPTIMIZE TABLE {table} FINAL")
         stored = inserts * batch
         rollups = _bytes(engine, "metric_bench_%")
         events_bytes = _bytes(engine, "events")
