@@ -207,3 +207,17 @@ def test_every_generated_migration_and_query_runs(
         filters = dict.fromkeys((d.column for d in item.dimensions), "")
         assert engine.run(query.sql, {**params, **filters}).strip(), f"{interval}: no row for the inserted event"
     engine.run("TRUNCATE TABLE events")
+
+
+def test_a_units_dashboard_is_provisioned_where_its_department_reads() -> None:
+    """The stories metrics name growth: their dashboard is in growth's organizations and Admin's, no other."""
+    from pulse.access.definition import DEFINITION, load
+    from pulse.access.orgs import organizations
+
+    access = load(REPO / DEFINITION)
+    readers = {g.user for g in access.grantees() if g.department == "growth" or g.tables == "*"}
+    assert all("story_views" in g.runnable for g in access.grantees() if g.user in readers)
+    shipped = {p.parent.name for p in (REPO / "provisioning/dashboards/pulse").glob("*/metrics-stories.json")}
+    assert shipped == readers & {org.folder for org in organizations(access)}
+    growth = next(g for g in access.grantees() if g.user == "pulse_growth_analyst")
+    assert isinstance(growth.tables, tuple) and "metric_story_views_per_minute" in growth.tables
