@@ -4,7 +4,7 @@ bootstrapped from a Secret by an idempotent hook Job."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, get_origin
 
 import pytest
@@ -19,7 +19,7 @@ PULSE_SERVICES = ("pulse-collector", "pulse-loader", "pulse-hot-layer", "pulse-a
 # Not a setting: the Secret-backed variable Kubernetes expands inside PULSE_REDIS__URL.
 EXPANSION_ONLY = {"PULSE_REDIS_PASSWORD"}
 # Collector settings the chart sets on purpose to something other than the code's default.
-CHART_OVERRIDES = {"host", "workers", "tls_certfile", "tls_keyfile"}
+CHART_OVERRIDES = {"host", "workers", "tls_certfile", "tls_keyfile", "tracking_plans"}
 TLS_FILE_VARIABLES = (
     "PULSE_KAFKA__SSL_CAFILE",
     "PULSE_KAFKA__SSL_CERTFILE",
@@ -31,6 +31,7 @@ TLS_FILE_VARIABLES = (
     "PULSE_COLLECTOR__TLS_KEYFILE",
 )
 KEYS_SECRET = "pulse-write-keys"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def setting_variables(model: type[BaseModel] = Settings, prefix: str = "PULSE_") -> set[str]:
@@ -141,7 +142,21 @@ def test_tls_off_means_plaintext_settings_and_no_certificate_volumes(helm: Helm)
         assert env["PULSE_KAFKA__SECURITY_PROTOCOL"] == "PLAINTEXT"
         assert all(env[v] == "" for v in TLS_FILE_VARIABLES), name
         assert env["PULSE_REDIS__URL"].startswith("redis://") and env["PULSE_CLICKHOUSE__URL"].startswith("http://")
-        assert {v["name"] for v in dep["spec"]["template"]["spec"]["volumes"]} == {"tmp"}
+        volumes = dep["spec"]["template"]["spec"]["volumes"]
+        assert {v["name"] for v in volumes if "configMap" not in v} == {"tmp"}, "no certificate volume"
+
+
+def test_the_collector_reads_the_repository_tracking_plans_from_a_mounted_config_map(
+    default_docs: list[Manifest],
+) -> None:
+    collector = named(default_docs, "Deployment", "pulse-collector")
+    (container,) = collector["spec"]["template"]["spec"]["containers"]
+    folder = container_env(collector)["PULSE_COLLECTOR__TRACKING_PLANS"]["value"]
+    volume, _ = _mounted(collector, container, f"{folder}/any.yaml")
+    config = named(default_docs, "ConfigMap", volume["configMap"]["name"])
+    plans = sorted((REPO / "provisioning" / "tracking-plans").glob("*.yaml"))
+    assert plans and {p.name: p.read_text() for p in plans} == config["data"]
+    assert collector["spec"]["template"]["metadata"]["annotations"]["checksum/tracking-plans"]
 
 
 def test_write_keys_are_bootstrapped_from_a_secret_by_a_hook_job(helm: Helm, default_docs: list[Manifest]) -> None:

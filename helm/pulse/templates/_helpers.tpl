@@ -229,6 +229,8 @@ Keep in step with docker-compose.yml (tests/deploy/test_compose.py compares the 
   value: {{ ternary "/etc/pulse/tls/collector/tls.crt" "" .Values.tls.enabled | quote }}
 - name: PULSE_COLLECTOR__TLS_KEYFILE
   value: {{ ternary "/etc/pulse/tls/collector/tls.key" "" .Values.tls.enabled | quote }}
+- name: PULSE_COLLECTOR__TRACKING_PLANS
+  value: /etc/pulse/tracking-plans
 - name: PULSE_LOADER__GROUP_ID
   value: {{ .Values.loader.groupId | quote }}
 - name: PULSE_LOADER__MAX_BATCH_ROWS

@@ -231,3 +231,23 @@ def _print_figures(console: Console, figures: dict[str, float | int], title: str
         text = f"{value:,}" if isinstance(value, int) else f"{value:,.3f}".rstrip("0").rstrip(".")
         table.add_row(name.replace("_", " "), text)
     console.print(table)
+
+
+@app.command()
+def properties(
+    rows: int = typer.Option(1_000_000, min=1_000, help="custom events per layout"),
+    repeat: int = typer.Option(5, min=1, help="runs per query (the median is shown)"),
+) -> None:
+    """String+JSONExtract vs Map vs JSON for custom-event properties: insert, size, filter and rollup times."""
+    from pulse.bench.properties import QUERIES, run
+
+    figures = run(rows, repeat)
+    table = Table("layout", "insert s", "MB on disk", *QUERIES)
+    for row in figures:
+        table.add_row(
+            row.layout,
+            f"{row.insert_s:.2f}",
+            f"{row.bytes_on_disk / 1e6:.1f}",
+            *(f"{row.query_ms[name]:.1f} ms" for name in QUERIES),
+        )
+    Console().print(table)

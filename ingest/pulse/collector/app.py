@@ -110,6 +110,7 @@ class Collector:
         self.dead_letter_topic = settings.kafka.topic(Family.DEAD_LETTER)
         self.topics = {family: settings.kafka.topic(family) for family in Family}
         self.plans = TrackingPlans.load(self.limits.tracking_plans)
+        log.info("tracking plans loaded", extra={"sources": self.plans.sources})
         self.retry_after = {"Retry-After": str(self.limits.retry_after_s)}
 
     async def authenticate(self, request: Request) -> WriteKey:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from pulse.errors import PulseError
 from pulse.logs import configure_logging
 from pulse.settings import get_settings
 from pulse.tls import uvicorn_ssl_options
@@ -30,6 +31,12 @@ def serve(
     settings = get_settings()
     configure_logging(settings.log_level, service="collector")
     https = uvicorn_ssl_options(settings.collector)  # checked before forking workers: a bad path fails once, clearly
+    from pulse.contracts.tracking import PlanError, TrackingPlans
+
+    try:  # the same for tracking plans: each worker reads them again, this names the bad field once
+        TrackingPlans.load(settings.collector.tracking_plans)
+    except PlanError as error:
+        raise PulseError(str(error)) from error
     workers = settings.collector.workers if workers is None else workers
     host, port = settings.collector.host, port or settings.collector.port
     serve_app("pulse.collector.cli:build_app", host=host, port=port, workers=workers, https=https, service="collector")

@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pulse.contracts.tracking import PLANS_DIR, PlanError, TrackingPlan, load_plan, plan_files
 from pulse.errors import PulseError
 
 tracking_app = typer.Typer(help="Tracking plans per source (provisioning/tracking-plans).", no_args_is_help=True)
@@ -18,9 +17,14 @@ tracking_app = typer.Typer(help="Tracking plans per source (provisioning/trackin
 @tracking_app.command("check")
 def check_command(
     files: Annotated[list[Path] | None, typer.Argument(help="plan files (default: every plan in --dir)")] = None,
-    directory: Annotated[Path, typer.Option("--dir", help="folder of <source>.yaml plans")] = PLANS_DIR,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="folder of <source>.yaml plans (default: provisioning/tracking-plans)")
+    ] = None,
 ) -> None:
-    """Validate plans; the first bad one is named with its field (``$.events.x.properties.y.type``)."""
+    """Validate plans; each bad one is named with its field (``$.events.x.properties.y.type``)."""
+    from pulse.contracts.tracking import PLANS_DIR, PlanError, TrackingPlan, load_plan, plan_files
+
+    directory = directory or PLANS_DIR
     paths = files or plan_files(directory)
     if not paths:
         raise PulseError(f"no tracking plans in {directory} (one <source>.yaml per source)")

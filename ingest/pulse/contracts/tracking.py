@@ -232,6 +232,10 @@ class TrackingPlans:
 
     @classmethod
     def load(cls, directory: Path | None) -> TrackingPlans:
+        """The plans of ``directory``; a folder that was configured but is missing is an error, the
+        default one (``provisioning/tracking-plans`` under the working directory) may be absent."""
+        if directory is not None and not directory.is_dir():
+            raise PlanError(f"tracking plans folder {directory} does not exist (PULSE_COLLECTOR__TRACKING_PLANS)")
         return cls(load_plan(path) for path in plan_files(directory or PLANS_DIR))
 
     @property

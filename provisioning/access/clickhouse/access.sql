@@ -8,7 +8,7 @@ CREATE SETTINGS PROFILE OR REPLACE pulse_readonly SETTINGS readonly = 2 CONST,
 
 -- growth / Manager: data source user pulse_growth_manager
 CREATE ROLE OR REPLACE growth_manager_role;
-GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key) ON pulse.events TO growth_manager_role;
+GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key, props) ON pulse.events TO growth_manager_role;
 GRANT SELECT(second, event, country, device_type, events) ON pulse.events_per_second TO growth_manager_role;
 GRANT SELECT(bucket, event, country, device_type, segment, category, events, users) ON pulse.engagement_per_minute TO growth_manager_role;
 GRANT SELECT(bucket, event, country, device_type, segment, category, events, users) ON pulse.engagement_per_5m TO growth_manager_role;
@@ -74,7 +74,7 @@ GRANT growth_analyst_role TO pulse_growth_analyst;
 
 -- content / Manager: data source user pulse_content_manager
 CREATE ROLE OR REPLACE content_manager_role;
-GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key) ON pulse.events TO content_manager_role;
+GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key, props) ON pulse.events TO content_manager_role;
 GRANT SELECT(bucket, event, country, device_type, segment, category, events, users) ON pulse.engagement_per_minute TO content_manager_role;
 GRANT SELECT(bucket, event, country, device_type, segment, category, events, users) ON pulse.engagement_per_5m TO content_manager_role;
 GRANT SELECT(bucket, event, country, device_type, segment, category, events, users) ON pulse.engagement_per_hour TO content_manager_role;
@@ -113,7 +113,7 @@ GRANT content_analyst_role TO pulse_content_analyst;
 -- ads / Manager: data source user pulse_ads_manager
 --   not granted: campaigns_dict: dictGet cannot hide daily_budget_micros
 CREATE ROLE OR REPLACE ads_manager_role;
-GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key) ON pulse.events TO ads_manager_role;
+GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key, props) ON pulse.events TO ads_manager_role;
 GRANT SELECT(bucket, campaign_id, creative_id, segment, device_type, country, impressions, clicks, conversions) ON pulse.ad_performance_per_minute TO ads_manager_role;
 GRANT SELECT(bucket, campaign_id, creative_id, segment, device_type, country, impressions, clicks, conversions) ON pulse.ad_performance_per_hour TO ads_manager_role;
 GRANT SELECT ON pulse.funnel_in_range TO ads_manager_role;
@@ -138,7 +138,7 @@ GRANT ads_analyst_role TO pulse_ads_analyst;
 
 -- finance / Manager: data source user pulse_finance_manager
 CREATE ROLE OR REPLACE finance_manager_role;
-GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, spend_micros, revenue_micros, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key) ON pulse.events TO finance_manager_role;
+GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, spend_micros, revenue_micros, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key, props) ON pulse.events TO finance_manager_role;
 GRANT SELECT(bucket, campaign_id, creative_id, segment, device_type, country, impressions, clicks, conversions, spend_micros, revenue_micros) ON pulse.ad_performance_per_minute TO finance_manager_role;
 GRANT SELECT(bucket, campaign_id, creative_id, segment, device_type, country, impressions, clicks, conversions, spend_micros, revenue_micros) ON pulse.ad_performance_per_hour TO finance_manager_role;
 GRANT SELECT(campaign_id, name, daily_budget_micros, updated_at) ON pulse.campaigns TO finance_manager_role;
@@ -180,7 +180,7 @@ GRANT SELECT(bucket, event, country, device_type, segment, category, events, use
 GRANT SELECT(bucket, event, country, device_type, segment, category, events, users) ON pulse.engagement_per_minute TO admin_role;
 GRANT SELECT(bucket, dimension, value, events, users) ON pulse.engagement_slices_per_hour TO admin_role;
 GRANT SELECT(bucket, dimension, value, events) ON pulse.engagement_slices_per_minute TO admin_role;
-GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, spend_micros, revenue_micros, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key) ON pulse.events TO admin_role;
+GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, spend_micros, revenue_micros, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at, user_key, props) ON pulse.events TO admin_role;
 GRANT SELECT(minute, event, country, device_type, events, users, last_stored_at) ON pulse.events_per_minute TO admin_role;
 GRANT SELECT(second, event, country, device_type, events) ON pulse.events_per_second TO admin_role;
 GRANT SELECT ON pulse.funnel_in_range TO admin_role;
