@@ -1,15 +1,18 @@
 """What a metric may name: a column of ``events`` or a property of the event, and the SQL that reads it.
 
-"Property X of an event" is written here and nowhere else (:func:`property_sql`): today the
-properties are the JSON text column ``events.properties``; when the warehouse stores them another
-way (a ``JSON`` or ``Map`` column), only this function changes and ``pulse metrics generate`` writes
-rollups that read the new shape.
+"Property X of an event" is written here and nowhere else in the metrics (:func:`property_sql`),
+which defers to the warehouse's own rendering (:mod:`pulse.warehouse.properties`: the ``props`` Map
+of migration 0012). When the storage of properties changes there, the SQL of a metric reading a
+property changes, so its definition hash does, and ``pulse metrics generate`` writes a migration that
+rebuilds that metric's rollup.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from pulse.warehouse.properties import PROPS_COLUMN, event_number, event_property
 
 PROPERTY_PREFIX = "properties."
 #: ``events`` columns a metric may group by or count distinct values of (strings).
@@ -26,7 +29,7 @@ NUMERIC_COLUMNS = frozenset({"spend_micros", "revenue_micros"})
 #: or its alias would shadow the column in the rollup's own WHERE.
 EVENTS_COLUMNS = STRING_COLUMNS | NUMERIC_COLUMNS | frozenset(
     {"event_time", "received_at", "sent_at", "hashtags", "properties", "flags", "kafka_topic", "kafka_partition",
-     "kafka_offset", "stored_at", "user_key", "message_id"}
+     "kafka_offset", "stored_at", "user_key", "message_id", PROPS_COLUMN}
 )  # fmt: skip
 #: Not a column: the user, else the anonymous id (how every Pulse query counts people).
 USER = "user"
@@ -34,11 +37,8 @@ _USER_SQL = "if(user_id != '', user_id, anonymous_id)"
 
 
 def property_sql(name: str, kind: Literal["String", "Float64"]) -> str:
-    """The SQL of property ``name`` of an event, as text or as a number (0 when absent or not a number)."""
-    key = "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    if kind == "String":
-        return f"JSONExtractString(properties, {key})"
-    return f"JSONExtractFloat(properties, {key})"
+    """The SQL of property ``name`` of an event, as text ('' when absent) or a number (0 when absent or not one)."""
+    return event_property(name) if kind == "String" else event_number(name)
 
 
 @dataclass(frozen=True)
