@@ -1,7 +1,8 @@
 """A metric defined as code, end to end: ``story_view`` events sent by the real Segment SDK into the
-running collector -> Kafka -> loader land in the generated rollups of ``metrics/stories.yaml``, which
-equal the ground truth at every grain; the generated panel query returns it; the generated anomaly
-rule stays quiet on ordinary days and fires on an injected spike (evaluated as Grafana does).
+running collector -> Kafka -> loader land in the generated rollups of ``metrics/stories.yaml`` (a count,
+a uniq, a sum of a property, a ratio), which equal the ground truth at every grain; the generated panel
+query returns it; the generated anomaly rule stays quiet on ordinary days and fires on an injected spike
+(evaluated as Grafana does).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def send_with_segment(url: str, key: str, sent: Iterable[View]) -> int:
         client.track(
             user_id=user,
             event="story_view",
-            properties={"story_id": f"s{n % 7}", "duration_ms": 1500},
+            properties={"story_id": f"s{n % 7}", "duration_ms": duration_ms((moment, country, user))},
             context={"location": {"country": country}},
             timestamp=moment,
         )
@@ -69,6 +70,11 @@ def send_with_segment(url: str, key: str, sent: Iterable[View]) -> int:
     client.shutdown()
     assert not errors, errors
     return n
+
+
+def duration_ms(view: View) -> int:
+    """The ``duration_ms`` property a view is sent with: known from the view, so the truth can sum it."""
+    return 1000 + view[0].second * 10
 
 
 def floor(moment: datetime, seconds: int) -> datetime:
@@ -152,6 +158,10 @@ def test_generated_rollups_equal_the_ground_truth(
     assert rollup(warehouse, f"metric_story_views_per_{grain}", "sum(story_views)", start, end) == dict(counts)
     got = rollup(warehouse, f"metric_story_viewers_per_{grain}", "uniqCombinedMerge(story_viewers)", start, end)
     assert got == viewers  # uniqCombined is exact at these sizes
+    watched: Counter[tuple[datetime, str]] = Counter()
+    for view in sent:
+        watched[floor(view[0], seconds), view[1]] += duration_ms(view)
+    assert rollup(warehouse, f"metric_story_watch_ms_per_{grain}", "sum(story_watch_ms)", start, end) == dict(watched)
 
 
 def test_the_named_query_reads_the_hourly_grain_for_hourly_intervals(warehouse: Client, sent: list[View]) -> None:

@@ -36,6 +36,8 @@ GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_minut
 GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_hour TO growth_manager_role;
 GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_minute TO growth_manager_role;
 GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_hour TO growth_manager_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_minute TO growth_manager_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_hour TO growth_manager_role;
 CREATE USER OR REPLACE pulse_growth_manager IDENTIFIED WITH sha256_hash BY '${PULSE_ACCESS_PULSE_GROWTH_MANAGER_PASSWORD_SHA256}' SETTINGS PROFILE pulse_readonly;
 GRANT growth_manager_role TO pulse_growth_manager;
 
@@ -69,6 +71,8 @@ GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_minut
 GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_hour TO growth_analyst_role;
 GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_minute TO growth_analyst_role;
 GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_hour TO growth_analyst_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_minute TO growth_analyst_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_hour TO growth_analyst_role;
 CREATE USER OR REPLACE pulse_growth_analyst IDENTIFIED WITH sha256_hash BY '${PULSE_ACCESS_PULSE_GROWTH_ANALYST_PASSWORD_SHA256}' SETTINGS PROFILE pulse_readonly;
 GRANT growth_analyst_role TO pulse_growth_analyst;
 
@@ -194,6 +198,8 @@ GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_h
 GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_minute TO admin_role;
 GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_hour TO admin_role;
 GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_minute TO admin_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_hour TO admin_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_minute TO admin_role;
 GRANT SELECT(post_id, author_id, category, hashtags, created_at) ON pulse.posts TO admin_role;
 GRANT dictGet ON pulse.posts_dict TO admin_role;
 GRANT SELECT(post_id, author_id, category, hashtags, first_created_at) ON pulse.posts_latest TO admin_role;
