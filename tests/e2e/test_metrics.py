@@ -34,6 +34,8 @@ ANCHOR = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, mic
 WINDOW = timedelta(minutes=15)
 COUNTRIES = ("DE", "FR", "BR")
 RULE = "pulse-metric-story_views-anomaly"
+#: The test's window only: other modules (tests/e2e/test_tracking.py) send story_view events near now.
+IN_WINDOW = {"a": int((ANCHOR - timedelta(days=8)).timestamp()), "b": int(ANCHOR.timestamp())}
 
 View = tuple[datetime, str, str]  # (event time, country, user)
 
@@ -106,8 +108,9 @@ def rollup(
 def sent(pipeline: Settings, warehouse: Client) -> list[View]:
     """Seven baseline days (the rule's 15 minutes of day, 30-50 views each) and two busy hours ending at ANCHOR."""
     before = warehouse.query(
-        "SELECT count() FROM events WHERE event = 'story_view' AND event_time >= {a:DateTime}",
-        parameters={"a": int((ANCHOR - timedelta(days=8)).timestamp())},
+        "SELECT count() FROM events WHERE event = 'story_view'"
+        " AND event_time >= {a:DateTime} AND event_time < {b:DateTime}",
+        parameters=IN_WINDOW,
     ).result_rows[0][0]
     assert before == 0, "story_view events already in the test window (a reused test home?)"
     rng = random.Random(14)
@@ -123,9 +126,12 @@ def sent(pipeline: Settings, warehouse: Client) -> list[View]:
 
 
 STORED = """
-SELECT (SELECT count() FROM events WHERE event = 'story_view'),
-       (SELECT sum(story_views) FROM metric_story_views_per_minute),
-       (SELECT sum(story_views) FROM metric_story_views_per_hour)"""
+SELECT (SELECT count() FROM events
+        WHERE event = 'story_view' AND event_time >= {a:DateTime} AND event_time < {b:DateTime}),
+       (SELECT sum(story_views) FROM metric_story_views_per_minute
+        WHERE bucket >= {a:DateTime} AND bucket < {b:DateTime}),
+       (SELECT sum(story_views) FROM metric_story_views_per_hour
+        WHERE bucket >= {a:DateTime} AND bucket < {b:DateTime})"""
 
 
 def stored_views(pipeline: Settings, warehouse: Client, expected: int, timeout_s: float = 60) -> int:
@@ -138,7 +144,7 @@ def stored_views(pipeline: Settings, warehouse: Client, expected: int, timeout_s
     wait_loader_caught_up(pipeline)
     deadline = time.monotonic() + timeout_s
     while True:
-        counts = [int(n or 0) for n in warehouse.query(STORED).result_rows[0]]
+        counts = [int(n or 0) for n in warehouse.query(STORED, parameters=IN_WINDOW).result_rows[0]]
         if min(counts) >= expected or time.monotonic() > deadline:
             return counts[0]
         time.sleep(0.5)
@@ -152,7 +158,9 @@ def test_generated_rollups_equal_the_ground_truth(
     counts, viewers = truth(sent, seconds)
     raw = warehouse.query(
         f"SELECT toStartOfInterval(event_time, toIntervalSecond({seconds})) AS b, country, count(), "
-        "uniqExact(user_id) FROM events WHERE event = 'story_view' GROUP BY b, country"
+        "uniqExact(user_id) FROM events WHERE event = 'story_view' "
+        "AND event_time >= {a:DateTime} AND event_time < {b:DateTime} GROUP BY b, country",
+        parameters=IN_WINDOW,
     ).result_rows
     assert {(b.replace(tzinfo=UTC), c): int(n) for b, c, n, _ in raw} == dict(counts), "stored events != sent"
     assert rollup(warehouse, f"metric_story_views_per_{grain}", "sum(story_views)", start, end) == dict(counts)
