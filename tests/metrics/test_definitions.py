@@ -117,6 +117,19 @@ def test_the_cli_prints_file_metric_field_and_why(tmp_path: Path) -> None:
     assert f"{path.as_posix()}: story_views: measure.of: 'country' is not a number column" in done.stdout + done.stderr
 
 
+def test_an_event_no_plan_names_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    path = unit_file(tmp_path, STORY_VIEWS, {**STORY_VIEWS, "name": "typo", "events": ["story_veiw"]})
+    done = subprocess.run(
+        [sys.executable, "-m", "pulse", "metrics", "check", str(path), "--root", str(REPO)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "typo: events[0]: 'story_veiw' is in no tracking plan" in done.stdout  # story_view is planned
+    assert done.stdout.count("warning") == 1
+
+
 def test_committed_generated_files_are_current() -> None:
     files, removed = generate.plan(load_folder(REPO / "metrics"), REPO)
     assert not files and not removed, "stale: run `pulse metrics generate`"

@@ -8,9 +8,18 @@ from typing import Annotated
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from pulse.errors import PulseError
-from pulse.metrics.load import SOURCE_DIR, Defined, MetricsInvalid, check_departments, load_file, load_folder
+from pulse.metrics.load import (
+    SOURCE_DIR,
+    Defined,
+    MetricsInvalid,
+    check_departments,
+    load_file,
+    load_folder,
+    unknown_events,
+)
 
 app = typer.Typer(help="Metrics as code: metrics/<unit>.yaml -> rollups, named queries, panels, alerts.",
                   no_args_is_help=True)  # fmt: skip
@@ -42,7 +51,18 @@ def check_command(
 ) -> None:
     """Validate metric definitions; every problem is printed as FILE: METRIC: FIELD: WHY."""
     defined = _load(root, files)
+    for problem in unknown_events(defined, _known_events(root)):
+        console.print(f"[yellow]warning[/yellow] {escape(str(problem))} (a typo? it would count nothing)")
     console.print(f"{len(defined)} metrics OK: {', '.join(d.name for d in defined)}")
+
+
+def _known_events(root: Path) -> set[str]:
+    """The social vocabulary's events and every event a tracking plan under ``root`` names."""
+    from pulse.contracts.events import EventName
+    from pulse.contracts.tracking import PLANS_DIR, load_plan, plan_files
+
+    planned = {event for path in plan_files(root / PLANS_DIR) for event in load_plan(path).events}
+    return {str(name) for name in EventName} | planned
 
 
 @app.command("generate")

@@ -250,6 +250,21 @@ def active(defined: Iterable[Defined]) -> list[Defined]:
     return [d for d in defined if not d.metric.removed]
 
 
+def unknown_events(defined: Iterable[Defined], known: Iterable[str]) -> list[Problem]:
+    """Events a metric counts that no tracking plan and not the social vocabulary names: likely a typo.
+
+    A warning, not an error: a source in ``allow`` mode stores unplanned events, so the metric would
+    count them; but a misspelt event name would count nothing, silently.
+    """
+    names = set(known)
+    return [
+        Problem(d.source, d.name, f"events[{i}]", f"{event!r} is in no tracking plan nor the social vocabulary")
+        for d in defined
+        for i, event in enumerate(d.metric.events)
+        if event not in names
+    ]
+
+
 def check_departments(defined: Iterable[Defined], departments: Iterable[str]) -> list[Problem]:
     """Metrics whose department the access definition does not have."""
     known = set(departments)
