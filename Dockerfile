@@ -21,6 +21,7 @@ COPY ingest ./ingest
 COPY clickhouse/schema ./clickhouse/schema
 COPY clickhouse/queries ./clickhouse/queries
 COPY grafana ./grafana
+COPY metrics ./metrics
 RUN pip wheel --no-deps --wheel-dir /dist .
 
 # ---- runtime: slim, no compiler, numeric non-root user, read-only root filesystem friendly ----

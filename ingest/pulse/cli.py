@@ -35,6 +35,7 @@ def _register() -> None:
     from pulse.grafana.cli import register as register_grafana
     from pulse.hot.cli import app as hot_app
     from pulse.loader.cli import app as loader_app
+    from pulse.metrics.cli import app as metrics_app
     from pulse.pipeline.up import register as register_run
     from pulse.queries.cli import register as register_queries
     from pulse.stack.cli import app as stack_app
@@ -48,6 +49,7 @@ def _register() -> None:
     app.add_typer(dims_app, name="dims")
     app.add_typer(tracking_app, name="tracking")
     app.add_typer(loader_app, name="loader")
+    app.add_typer(metrics_app, name="metrics")
     register_bench_collector(bench_app)
     app.add_typer(bench_app, name="bench")
     app.add_typer(hot_app, name="hot")

@@ -17,6 +17,8 @@ from pulse.errors import PulseError
 SCHEMA = "pulse.warehouse.schema"
 #: ``clickhouse/queries/<name>.sql``: the named dashboard and alert queries.
 QUERIES = "pulse.queries.sql"
+#: ``metrics/``: metric definitions, one YAML file per business unit (``pulse metrics``).
+METRICS = "pulse.metrics.definitions"
 #: ``grafana/``: dashboards (grafanalib), alert rules and routing as code.
 GRAFANA = "pulse.grafana.content"
 

@@ -14,6 +14,7 @@ from clickhouse_connect.driver.client import Client
 from pulse.access import reads
 from pulse.access.definition import DEFINITION, load
 from pulse.generator.truth import TruthReport
+from pulse.grafana import alerts
 from pulse.grafana.dashboards import DASHBOARDS, unified
 from pulse.grafana.datasources import CLICKHOUSE
 from pulse.grafana.emulation.links import explore_panes, render_link
@@ -76,6 +77,10 @@ def test_every_panel_query_runs_and_fits_its_panel(
     allowed = {"Running merges", "Rejected events by reason", "Denied attempts", *archive_panels(board)}
     if not spenders_today(client, window):
         allowed.add("Budget pacing")
+    # A unit's generated metric dashboard counts its own custom events, which generated social traffic
+    # never sends: here its queries must run and fit; tests/e2e/test_metrics.py proves their values.
+    if module.UID.startswith("pulse-metrics-"):
+        allowed.update(query.title for query in queries)
     assert not set(empty) - allowed, f"panels without data: {empty}"
 
 
@@ -272,3 +277,17 @@ def test_budget_overspend_rule_fires_where_pacing_exceeds_its_threshold(
         assert fires == (value is not None and value > 1.2)
     fresh = evaluate_rule(provisioned_rule("pulse-freshness"), client, window.to_ms)
     assert len(fresh) == 1
+
+
+@pytest.mark.parametrize(
+    "uid", [r.uid for r in alerts.all_rules() if r.to_file("")["data"][0]["datasourceUid"] == CLICKHOUSE["uid"]]
+)
+def test_every_clickhouse_rule_evaluates_on_the_engine(
+    client: Client, loaded: tuple[TruthReport, TimeRange], uid: str
+) -> None:
+    """Each provisioned rule's chain (its SQL with the macros expanded, then the expressions) runs at the
+    end of the loaded traffic; the generated metric rules included. tests/grafana/test_alert_rules.py and
+    tests/e2e/test_metrics.py prove when they fire."""
+    _, window = loaded
+    states = evaluate_rule(provisioned_rule(uid), client, window.to_ms)
+    assert all(isinstance(firing, bool) for firing in states.values())

@@ -42,8 +42,8 @@ def test_every_rule_links_to_a_runbook_heading() -> None:
     anchors = {f"{CONFIG.RUNBOOKS}#{github_anchor(h)}" for h in headings}
     for rule in alerts.all_rules():
         url = rule.to_file(CONFIG.RUNBOOKS)["annotations"]["runbook_url"]
-        assert url == alerting.runbook_url(CONFIG.RUNBOOKS, rule.title)
-        assert url in anchors, f"{rule.title}: no heading '{rule.title}' in docs/runbooks.md"
+        assert url == alerting.runbook_url(CONFIG.RUNBOOKS, rule.runbook_heading)
+        assert url in anchors, f"{rule.title}: no heading '{rule.runbook_heading}' in docs/runbooks.md"
 
 
 def test_dashboards_are_structurally_valid() -> None:

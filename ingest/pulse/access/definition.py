@@ -5,6 +5,10 @@ department-scoped role (``pulse_ads_analyst``), one per global role (``pulse_adm
 What a user reads is deny-by-default: the objects its department (or global role) lists, minus the
 columns of every sensitive class that neither its role nor its department ``reads``, limited to the
 department's ``slice`` of rows when it has one.
+
+A metric of ``metrics/*.yaml`` names the department that may read it: :func:`load` adds its named
+query and rollup tables to that department (and its query to every global role that reads every
+table), so the analyst's one line is the grant, and nothing is granted twice by hand.
 """
 
 from __future__ import annotations
@@ -245,6 +249,23 @@ class AccessDefinition(_Strict):
             raise PulseError(f"two data sources would share the ClickHouse user {', '.join(duplicated)}")
         return found
 
+    def with_metrics(self, grants: list[tuple[str, str, tuple[str, ...]]]) -> AccessDefinition:
+        """A copy where each ``(department, query, tables)`` of a generated metric is granted."""
+        departments = {name: d.model_copy(deep=True) for name, d in self.departments.items()}
+        roles = {name: r.model_copy(deep=True) for name, r in self.roles.items()}
+        unknown = sorted({d for d, _, _ in grants if d not in departments})
+        if unknown:
+            raise PulseError(f"metrics name departments the access definition lacks: {', '.join(unknown)}")
+        for department, query, tables in grants:
+            target = departments[department]
+            target.tables.extend(t for t in tables if t not in target.tables)
+            if query not in target.queries:
+                target.queries.append(query)
+            for role in roles.values():
+                if role.scope == "global" and role.tables == "*" and query not in role.queries:
+                    role.queries.append(query)
+        return self.model_copy(update={"departments": departments, "roles": roles})
+
     def classes_of(self, table: str, column: str) -> frozenset[str]:
         """The sensitive classes a column belongs to (a pattern with a dot names the table too)."""
         return frozenset(
@@ -283,4 +304,7 @@ def load(path: Path) -> AccessDefinition:
         raise PulseError(f"cannot read the access definition {path}: {error}") from error
     except yaml.YAMLError as error:
         raise PulseError(f"{path} is not valid YAML: {error}") from error
-    return parse(data, str(path))
+    from pulse.metrics.load import active, load_folder  # the metrics import nothing of access
+
+    grants = [(m.department, m.name, m.tables) for m in active(load_folder())]
+    return parse(data, str(path)).with_metrics(grants)

@@ -50,6 +50,22 @@ def e2e(
 
 
 @app.command()
+def metrics(
+    extra: int = typer.Option(10, "--metrics", min=1, help="synthetic generated metrics to add"),
+    batch: int = typer.Option(5_000, min=1, help="events per insert (the loader inserts one Kafka batch per block)"),
+    inserts: int = typer.Option(20, min=1, help="inserts measured without and with the metrics"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
+) -> None:
+    """What N generated metrics add per insert and per stored event (in-process chDB, shipped schema)."""
+    from pulse.bench.metrics import measure
+
+    console = Console(stderr=as_json)
+    with console.status(f"inserting {inserts} blocks of {batch:,} events without, then with {extra} metrics ..."):
+        result = measure(extra, batch=batch, inserts=inserts)
+    _print_figures(console, asdict(result), f"pulse bench metrics: {extra} generated metrics", as_json)
+
+
+@app.command()
 def queries(
     events: Events = 100_000_000,
     days: Days = 1.0,

@@ -73,6 +73,12 @@ class Rule:
     pending: str = "1m"
     no_data: NoData = "NoData"
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: The runbook heading, when rules share one (generated metric rules); default: the title.
+    runbook: str | None = None
+
+    @property
+    def runbook_heading(self) -> str:
+        return self.runbook or self.title
 
     def data(self) -> list[dict[str, Any]]:
         """Query ``A``, for PromQL a reduce ``B``, and the threshold ``C`` (the condition)."""
@@ -100,7 +106,7 @@ class Rule:
             "annotations": {
                 "summary": self.summary,
                 "description": self.description.replace(VALUE, f"{{{{ $values.{self._tested}.Value }}}}"),
-                "runbook_url": runbook_url(runbooks, self.title),
+                "runbook_url": runbook_url(runbooks, self.runbook_heading),
             },
             "isPaused": False,
         }

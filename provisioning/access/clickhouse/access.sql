@@ -32,6 +32,12 @@ GRANT SELECT(bucket, kind, term, region, age_band, mentions, users) ON pulse.top
 GRANT SELECT(bucket, kind, term, mentions, users) ON pulse.topic_mentions_by_term_per_minute TO growth_manager_role;
 GRANT SELECT(window_to, kind, term, current, mentions, users, baseline_mean, baseline_stddev, z, velocity, acceleration, score) ON pulse.trending_topics_live TO growth_manager_role;
 GRANT SELECT(second, events, last_stored_at) ON pulse.ingest_per_second TO growth_manager_role;
+GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_minute TO growth_manager_role;
+GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_hour TO growth_manager_role;
+GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_minute TO growth_manager_role;
+GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_hour TO growth_manager_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_minute TO growth_manager_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_hour TO growth_manager_role;
 CREATE USER OR REPLACE pulse_growth_manager IDENTIFIED WITH sha256_hash BY '${PULSE_ACCESS_PULSE_GROWTH_MANAGER_PASSWORD_SHA256}' SETTINGS PROFILE pulse_readonly;
 GRANT growth_manager_role TO pulse_growth_manager;
 
@@ -61,6 +67,12 @@ GRANT SELECT(bucket, kind, term, region, age_band, mentions, users) ON pulse.top
 GRANT SELECT(bucket, kind, term, mentions, users) ON pulse.topic_mentions_by_term_per_minute TO growth_analyst_role;
 GRANT SELECT(window_to, kind, term, current, mentions, users, baseline_mean, baseline_stddev, z, velocity, acceleration, score) ON pulse.trending_topics_live TO growth_analyst_role;
 GRANT SELECT(second, events, last_stored_at) ON pulse.ingest_per_second TO growth_analyst_role;
+GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_minute TO growth_analyst_role;
+GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_hour TO growth_analyst_role;
+GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_minute TO growth_analyst_role;
+GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_hour TO growth_analyst_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_minute TO growth_analyst_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_hour TO growth_analyst_role;
 CREATE USER OR REPLACE pulse_growth_analyst IDENTIFIED WITH sha256_hash BY '${PULSE_ACCESS_PULSE_GROWTH_ANALYST_PASSWORD_SHA256}' SETTINGS PROFILE pulse_readonly;
 GRANT growth_analyst_role TO pulse_growth_analyst;
 
@@ -182,6 +194,12 @@ GRANT SELECT(second, events, last_stored_at) ON pulse.ingest_per_second TO admin
 GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, spend_micros, revenue_micros, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at) ON pulse.interaction_events TO admin_role;
 GRANT SELECT(topic, partition, first_offset, last_offset, token, planned_at) ON pulse.loader_batches TO admin_role;
 GRANT SELECT(topic, partition, offset, raw_message, error, failed_at) ON pulse.loader_dead_letters TO admin_role;
+GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_hour TO admin_role;
+GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_minute TO admin_role;
+GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_hour TO admin_role;
+GRANT SELECT(bucket, country, story_views) ON pulse.metric_story_views_per_minute TO admin_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_hour TO admin_role;
+GRANT SELECT(bucket, country, story_watch_ms) ON pulse.metric_story_watch_ms_per_minute TO admin_role;
 GRANT SELECT(post_id, author_id, category, hashtags, created_at) ON pulse.posts TO admin_role;
 GRANT dictGet ON pulse.posts_dict TO admin_role;
 GRANT SELECT(post_id, author_id, category, hashtags, first_created_at) ON pulse.posts_latest TO admin_role;

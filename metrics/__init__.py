@@ -1,0 +1,1 @@
+"""Metric definitions, one YAML file per business unit (docs/metrics.md); shipped as ``pulse.metrics.definitions``."""
