@@ -6,9 +6,9 @@
 
 CREATE TABLE IF NOT EXISTS metric_story_viewers_per_minute
 (
-    bucket        DateTime('UTC'),
-    country       LowCardinality(String),
-    story_viewers AggregateFunction(uniqCombined, String)
+    bucket        DateTime('UTC')                         COMMENT 'start of the minute (UTC)',
+    country       LowCardinality(String)                  COMMENT 'country of the event (a dimension of story_viewers)',
+    story_viewers AggregateFunction(uniqCombined, String) COMMENT 'uniq of user over events story_view per minute'
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toDate(bucket)
@@ -32,9 +32,9 @@ GROUP BY bucket, country;
 
 CREATE TABLE IF NOT EXISTS metric_story_viewers_per_hour
 (
-    bucket        DateTime('UTC'),
-    country       LowCardinality(String),
-    story_viewers AggregateFunction(uniqCombined, String)
+    bucket        DateTime('UTC')                         COMMENT 'start of the hour (UTC)',
+    country       LowCardinality(String)                  COMMENT 'country of the event (a dimension of story_viewers)',
+    story_viewers AggregateFunction(uniqCombined, String) COMMENT 'uniq of user over events story_view per hour'
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)

@@ -6,9 +6,9 @@
 
 CREATE TABLE IF NOT EXISTS metric_story_watch_ms_per_minute
 (
-    bucket         DateTime('UTC'),
-    country        LowCardinality(String),
-    story_watch_ms SimpleAggregateFunction(sum, Float64)
+    bucket         DateTime('UTC')                       COMMENT 'start of the minute (UTC)',
+    country        LowCardinality(String)                COMMENT 'country of the event (a dimension of story_watch_ms)',
+    story_watch_ms SimpleAggregateFunction(sum, Float64) COMMENT 'sum of properties.duration_ms over events story_view per minute'
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toDate(bucket)
@@ -32,9 +32,9 @@ GROUP BY bucket, country;
 
 CREATE TABLE IF NOT EXISTS metric_story_watch_ms_per_hour
 (
-    bucket         DateTime('UTC'),
-    country        LowCardinality(String),
-    story_watch_ms SimpleAggregateFunction(sum, Float64)
+    bucket         DateTime('UTC')                       COMMENT 'start of the hour (UTC)',
+    country        LowCardinality(String)                COMMENT 'country of the event (a dimension of story_watch_ms)',
+    story_watch_ms SimpleAggregateFunction(sum, Float64) COMMENT 'sum of properties.duration_ms over events story_view per hour'
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
