@@ -14,6 +14,7 @@ from pulse.settings import get_settings
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
+    from pulse.warehouse.ingestion import Mode
     from pulse.warehouse.migrations import Migration
 
 migrate_app = typer.Typer(help="Apply clickhouse/schema/NNNN_name.sql migrations in order, each once.")
@@ -22,6 +23,24 @@ SchemaDir = Annotated[
     Path | None,
     typer.Option("--schema-dir", help="folder of NNNN_name.sql files (default: the shipped migrations)"),
 ]
+Ingestion = Annotated[
+    str | None,
+    typer.Option(
+        "--ingestion",
+        help="loader, or kafka-engine: also apply kafka_engine/ (the server's Kafka tables) "
+        "(default: PULSE_CLICKHOUSE__INGESTION)",
+    ),
+]
+
+
+def _mode(ingestion: str | None) -> Mode:
+    """The ingestion mode asked for, else the settings'; a CLI message names a wrong one."""
+    chosen = ingestion or get_settings().clickhouse.ingestion
+    if chosen not in ("loader", "kafka-engine"):
+        raise typer.BadParameter(
+            f"{chosen!r} is not an ingestion mode: loader or kafka-engine", param_hint="--ingestion"
+        )
+    return "loader" if chosen == "loader" else "kafka-engine"
 
 
 @migrate_app.callback(invoke_without_command=True)
@@ -29,18 +48,21 @@ def migrate(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be applied, change nothing")] = False,
     schema_dir: SchemaDir = None,
+    ingestion: Ingestion = None,
 ) -> None:
     """Create the database if missing and apply pending migrations."""
     if ctx.invoked_subcommand is not None:
         return
     from pulse.warehouse.client import connect
-    from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover
+    from pulse.warehouse.ingestion import check_migration, migrations_for
     from pulse.warehouse.migrations import migrate as apply
 
     settings = get_settings()
-    migrations = discover(schema_dir or DEFAULT_SCHEMA_DIR)
+    mode = _mode(ingestion)
+    migrations = migrations_for(mode, schema_dir)
     client = connect(settings, use_database=False)
     try:
+        check_migration(client, settings.clickhouse.database, mode)
         done = apply(client, settings.clickhouse.database, migrations, dry_run=dry_run)
         if done and not dry_run:
             _audit(client, settings.clickhouse.database, done)
@@ -66,15 +88,17 @@ def _audit(client: Client, database: str, done: list[Migration]) -> None:
 
 
 @migrate_app.command("status")
-def migrate_status(schema_dir: SchemaDir = None) -> None:
+def migrate_status(schema_dir: SchemaDir = None, ingestion: Ingestion = None) -> None:
     """Show each migration: applied, pending, changed since applied, or missing from the repo."""
     from pulse.warehouse.client import connect
-    from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover, status
+    from pulse.warehouse.ingestion import migrations_for
+    from pulse.warehouse.migrations import status
 
     settings = get_settings()
+    migrations = migrations_for(_mode(ingestion), schema_dir)
     client = connect(settings, use_database=False)
     try:
-        rows = status(client, settings.clickhouse.database, discover(schema_dir or DEFAULT_SCHEMA_DIR))
+        rows = status(client, settings.clickhouse.database, migrations)
     finally:
         client.close()
     table = Table(title=f"migrations of {settings.clickhouse.database}")
