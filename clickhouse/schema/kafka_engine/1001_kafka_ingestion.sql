@@ -115,9 +115,13 @@ ALTER TABLE kafka_inbox
         message_id = '', 'message_id is missing',
         call = '', 'call is missing',
         event = '', 'event is missing',
+        -- toDateTime64OrNull('') is 1970-01-01, not NULL: a missing time is caught first
+        event_time = '', 'event_time is missing',
         isNull(toDateTime64OrNull(event_time, 3, 'UTC')), concat('event_time is not a time: "', event_time, '"'),
+        received_at = '', 'received_at is missing',
         isNull(toDateTime64OrNull(received_at, 3, 'UTC')), concat('received_at is not a time: "', received_at, '"'),
-        isNotNull(sent_at) AND isNull(toDateTime64OrNull(sent_at, 3, 'UTC')), concat('sent_at is not a time: "', sent_at, '"'),
+        nullIf(sent_at, '') IS NOT NULL AND isNull(toDateTime64OrNull(sent_at, 3, 'UTC')),
+            concat('sent_at is not a time: "', sent_at, '"'),
         '');
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS kafka_interactions_mv TO kafka_inbox AS
@@ -147,7 +151,7 @@ SELECT
     message_id, call, event,
     toDateTime64OrDefault(event_time, 3, 'UTC')  AS event_time,
     toDateTime64OrDefault(received_at, 3, 'UTC') AS received_at,
-    toDateTime64OrNull(sent_at, 3, 'UTC')        AS sent_at,
+    toDateTime64OrNull(nullIf(sent_at, ''), 3, 'UTC') AS sent_at,
     user_id, anonymous_id, source, session_id,
     country, region, city, age_band, segment, language,
     device_type, os, browser, referrer_source,
