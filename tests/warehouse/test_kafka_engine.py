@@ -94,6 +94,12 @@ def _settled(warehouse: Warehouse, partitions: int, hold_s: float = 5.0) -> bool
     return rows(warehouse, assigned) == first
 
 
+def rollup_totals(warehouse: Warehouse, rollup: str, events: Counter[str]) -> Counter[str]:
+    """A rollup's event counts for ``events``' names (its ``events`` column summed)."""
+    totals = f"SELECT event, sum(events) FROM {rollup} WHERE event IN {{e:Array(String)}} GROUP BY event"
+    return Counter({str(e): int(n) for e, n in rows(warehouse, totals, e=list(events))})
+
+
 @pytest.fixture(scope="module")
 def settings(kafka_stack: Settings, redis_stack: Settings) -> Settings:
     """The session's broker, on topics of this module's own (the session's loader never reads them)."""
@@ -214,22 +220,22 @@ async def test_events_sent_through_the_collector_reach_events_and_rollups(
     assert len({(r[2], r[3], r[4]) for r in stored}) == len(stored), "each row its own Kafka coordinates"
 
     expected = Counter(str(m["event"]) for m in batch) + Counter({"identify": 1})
-    events = tuple(expected)
+    # No insert returns to tell when a block's views are done: `events` can be counted complete a
+    # moment before the last view of the cascade has written, so the rollups are awaited, not sampled.
     for rollup in ("events_per_minute", "events_per_second", "engagement_per_minute"):
-        totals = rows(
-            engine_warehouse,
-            f"SELECT event, sum(events) FROM {rollup} WHERE event IN {{e:Array(String)}} GROUP BY event",
-            e=list(events),
+        trailed = wait_until(
+            lambda name=rollup: rollup_totals(engine_warehouse, name, expected) == expected,  # type: ignore[misc]
+            timeout_s=30,
+            explain=lambda name=rollup: (name, rollup_totals(engine_warehouse, name, expected)),  # type: ignore[misc]
         )
-        assert Counter({str(e): int(n) for e, n in totals}) == expected, rollup
-    ads = rows(
-        engine_warehouse,
-        "SELECT sum(impressions), sum(clicks), sum(spend_micros) FROM "
-        "ad_performance_per_minute WHERE campaign_id = {c:String}",
-        c=f"c-{run}",
+        print(f"{rollup} complete {trailed:.2f} s after events")
+    ads_sql = (
+        "SELECT sum(impressions), sum(clicks), sum(spend_micros) FROM ad_performance_per_minute "
+        "WHERE campaign_id = {c:String}"
     )
     spend = sum(m["properties"]["spend_micros"] for m in batch if m["event"] == EventName.AD_IMPRESSION)
-    assert ads == [(expected[EventName.AD_IMPRESSION], expected[EventName.AD_CLICK], spend)]
+    want = [(expected[EventName.AD_IMPRESSION], expected[EventName.AD_CLICK], spend)]
+    wait_until(lambda: rows(engine_warehouse, ads_sql, c=f"c-{run}") == want, timeout_s=30)
 
     # The collector's own dead letters travel its dead-letter topic into rejected_events, as with the loader.
     dead = (

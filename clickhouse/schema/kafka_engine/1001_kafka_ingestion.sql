@@ -61,9 +61,11 @@ SETTINGS kafka_topic_list = '{pulse_topic_prefix}.interactions',
          kafka_group_name = '{pulse_topic_prefix}-warehouse-interactions',
          kafka_format = 'JSONEachRow',
          kafka_handle_error_mode = 'stream',
-         -- the heavy family: two consumers (<= partitions, <= cores), each flushing on its own
-         kafka_num_consumers = 2,
-         kafka_thread_per_consumer = 1,
+         -- One consumer per table and server: the group spreads the partitions over the replicas.
+         -- Each consumer flushes its own blocks, and an insert's cost is mostly fixed (the views,
+         -- a part per table: docs/deployment.md), so more consumers cost more CPU per event; and a
+         -- consumer that joins late makes the group rebalance, the one time blocks are read twice.
+         kafka_num_consumers = 1,
          -- seconds-level freshness (default 7.5 s); a block is also cut at kafka_max_block_size rows,
          -- which bounds what one crash can store twice
          kafka_flush_interval_ms = 1000,
