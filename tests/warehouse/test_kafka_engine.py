@@ -224,9 +224,9 @@ async def test_events_sent_through_the_collector_reach_events_and_rollups(
     # moment before the last view of the cascade has written, so the rollups are awaited, not sampled.
     for rollup in ("events_per_minute", "events_per_second", "engagement_per_minute"):
         trailed = wait_until(
-            lambda name=rollup: rollup_totals(engine_warehouse, name, expected) == expected,  # type: ignore[misc]
+            lambda name=rollup: rollup_totals(engine_warehouse, name, expected) == expected,
             timeout_s=30,
-            explain=lambda name=rollup: (name, rollup_totals(engine_warehouse, name, expected)),  # type: ignore[misc]
+            explain=lambda name=rollup: (name, rollup_totals(engine_warehouse, name, expected)),
         )
         print(f"{rollup} complete {trailed:.2f} s after events")
     ads_sql = (
