@@ -30,10 +30,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from pulse.contracts.events import FAMILY_OF, EnrichedEvent, EventName, Family, encode_event, format_time
+from pulse.errors import PulseError
 from pulse.settings import Settings
 from pulse.stack.kafka import ensure_topics
 from pulse.tls import kafka_options
 from pulse.warehouse.client import connect
+from pulse.warehouse.ingestion import migrations_for
 from pulse.warehouse.migrations import discover, migrate
 from tests.support.collector import app_client, new_key, track
 from tests.support.warehouse import Warehouse, free_port
@@ -409,3 +411,15 @@ def test_pulse_up_refuses_kafka_engine_mode_before_starting_anything(tmp_path: P
     refused = pulse(env, "up", "--seconds", "1", timeout_s=60)
     assert refused.returncode == 2 and "is for a ClickHouse server" in refused.stderr, refused.stderr
     assert not (home / "run").exists() or not any((home / "run").iterdir()), "no service was started"
+
+
+def test_kafka_engine_migrations_follow_the_base_ones_and_only_in_their_mode(tmp_path: Path) -> None:
+    (tmp_path / "kafka_engine").mkdir()
+    (tmp_path / "0001_events.sql").write_text("SELECT 1;")
+    (tmp_path / "0002_rollups.sql").write_text("SELECT 1;")
+    (tmp_path / "kafka_engine" / "1001_kafka.sql").write_text("SELECT 1;")
+    assert [m.version for m in migrations_for("loader", tmp_path)] == [1, 2]
+    assert [m.version for m in migrations_for("kafka-engine", tmp_path)] == [1, 2, 1001]
+    (tmp_path / "kafka_engine" / "0002_clash.sql").write_text("SELECT 1;")
+    with pytest.raises(PulseError, match="numbered after the base ones"):
+        migrations_for("kafka-engine", tmp_path)
