@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -120,6 +120,7 @@ def engine_warehouse(settings: Settings, tmp_path_factory: pytest.TempPathFactor
         extra_env={
             "PULSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
             "PULSE_KAFKA__TOPIC_PREFIX": PREFIX,
+            "PULSE_LOADER__GROUP_ID": f"{PREFIX}-loader",  # the session's own loader group may be busy
             INGESTION: "kafka-engine",  # renders the pulse_kafka collection and the topic-prefix macro
         },
     )
@@ -385,7 +386,34 @@ def test_the_loader_and_a_loader_migration_refuse_a_warehouse_fed_by_its_kafka_t
     assert loader_migration.returncode == 2 and "kafka_interactions" in loader_migration.stderr
 
 
+async def test_a_kafka_engine_migration_refuses_while_the_loaders_group_has_members(
+    settings: Settings, own_warehouse: Warehouse
+) -> None:
+    group = f"{PREFIX}-busy-loader"
+    env = {
+        **own_warehouse.env,
+        "PULSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "PULSE_LOADER__GROUP_ID": group,
+    }
+    loader = AIOKafkaConsumer(
+        settings.kafka.topic(Family.INTERACTIONS), group_id=group, **kafka_options(settings.kafka)
+    )
+    await loader.start()
+    try:
+        await loader.getmany(timeout_ms=1000)  # joined: the group now has this member
+        refused = await asyncio.to_thread(pulse, env, "migrate", "--ingestion", "kafka-engine")
+    finally:
+        await loader.stop()
+    assert refused.returncode == 2 and f"consumer group '{group}' has 1 member(s)" in refused.stderr, refused.stderr
+    client = own_warehouse.client()
+    try:
+        assert client.command("EXISTS DATABASE pulse_test") == 0, "nothing applied"
+    finally:
+        client.close()
+
+
 def test_a_kafka_engine_migration_refuses_a_warehouse_the_loader_feeds(own_warehouse: Warehouse) -> None:
+    """Also when the broker cannot be asked (none listens here): the warehouse's own record decides."""
     settings = own_warehouse.settings()
     client = connect(settings, use_database=False)
     try:
@@ -396,12 +424,13 @@ def test_a_kafka_engine_migration_refuses_a_warehouse_the_loader_feeds(own_wareh
         )
     finally:
         client.close()
-    refused = pulse(own_warehouse.env, "migrate", "--ingestion", "kafka-engine")
+    no_broker = {**own_warehouse.env, "PULSE_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"}
+    refused = pulse(no_broker, "migrate", "--ingestion", "kafka-engine")
     assert refused.returncode == 2 and "`pulse loader` wrote to database pulse_test" in refused.stderr, refused.stderr
     assert rows(
         own_warehouse, "SELECT count() FROM system.tables WHERE database = 'pulse_test' AND name LIKE 'kafka%'"
     ) == [(0,)], "nothing applied"
-    wrong = pulse(own_warehouse.env, "migrate", "--ingestion", "kafka")
+    wrong = pulse(no_broker, "migrate", "--ingestion", "kafka")
     assert wrong.returncode == 2 and "not an ingestion mode" in wrong.stderr
 
 

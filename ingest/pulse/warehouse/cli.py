@@ -62,7 +62,7 @@ def migrate(
     migrations = migrations_for(mode, schema_dir)
     client = connect(settings, use_database=False)
     try:
-        check_migration(client, settings.clickhouse.database, mode)
+        check_migration(client, settings, mode)
         done = apply(client, settings.clickhouse.database, migrations, dry_run=dry_run)
         if done and not dry_run:
             _audit(client, settings.clickhouse.database, done)

@@ -59,8 +59,43 @@ def kafka_tables(client: Client, database: str) -> list[str]:
     return [str(row[0]) for row in client.query(_KAFKA_TABLES, parameters={"db": database}).result_rows]
 
 
-def check_migration(client: Client, database: str, mode: Mode) -> None:
-    """Refuse (PulseError) to migrate ``database`` for ``mode`` while the other mode feeds it."""
+def loader_members(settings: Settings, timeout_s: float = 10.0) -> int | None:
+    """How many consumers the loader's group has on the broker now (None: the broker did not answer)."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    from pulse.tls import kafka_options
+
+    async def ask() -> int:
+        admin = AIOKafkaAdminClient(**kafka_options(settings.kafka))
+        await admin.start()
+        try:
+            responses = await admin.describe_consumer_groups([settings.loader.group_id])
+        finally:
+            await admin.close()
+        # each described group: (error_code, group_id, state, protocol_type, protocol, members)
+        return sum(len(group[5]) for response in responses for group in response.groups)
+
+    try:
+        return asyncio.run(asyncio.wait_for(ask(), timeout_s))
+    except (KafkaError, OSError, TimeoutError) as error:
+        log.warning("could not ask Kafka whether the loader runs", extra={"error": repr(error)})
+        return None
+
+
+def check_migration(client: Client, settings: Settings, mode: Mode) -> None:
+    """Refuse (PulseError) to migrate the warehouse for ``mode`` while the other mode feeds it."""
+    database = settings.clickhouse.database
+    if mode == "kafka-engine":
+        members = loader_members(settings)
+        if members:
+            raise PulseError(
+                f"the loader's consumer group {settings.loader.group_id!r} has {members} member(s) on the broker: "
+                "with the Kafka tables beside it every event would be stored twice; stop `pulse loader` (its "
+                "Deployment) first, then migrate with --ingestion kafka-engine"
+            )
     if not client.command("EXISTS DATABASE {db:Identifier}", parameters={"db": database}):
         return
     if mode == "loader":
