@@ -107,6 +107,13 @@ class ClickHouseSettings(BaseModel):
         default=None,
         description="folder of ClickHouse config.d XML fragments the embedded engine also loads (users, logs)",
     )
+    ingestion: Literal["loader", "kafka-engine"] = Field(
+        default="loader",
+        description=(
+            "how events reach `events`: loader (pulse loader run, exactly-once) or kafka-engine (the server's "
+            "own Kafka tables, at-least-once; migrations add them; never both)"
+        ),
+    )
 
     @property
     def port(self) -> int:

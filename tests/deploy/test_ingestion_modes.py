@@ -131,6 +131,7 @@ def test_plaintext_kafka_gets_no_tls_settings(helm: Helm) -> None:
     assert root.findtext("named_collections/pulse_kafka/kafka_broker_list") == "pulse-kafka-bootstrap.pulse.svc:9092"
     assert root.find("named_collections/pulse_kafka/kafka_security_protocol") is None
     assert root.find("kafka") is None and not [name for name in env if name.startswith("KAFKA_")]
+    assert root.findtext("macros/pulse_topic_prefix") == "pulse", "the Kafka tables of 1001 name their topics by it"
 
 
 def test_the_engine_consumes_a_topic_through_the_chart_rendered_collection(
@@ -160,7 +161,8 @@ def test_the_engine_consumes_a_topic_through_the_chart_rendered_collection(
         try:
             client.command(
                 f"CREATE TABLE feed (n UInt32) ENGINE = Kafka(pulse_kafka, kafka_topic_list = '{topic}', "
-                "kafka_group_name = 'pulse-chart-probe', kafka_format = 'JSONEachRow', kafka_flush_interval_ms = 200)"
+                "kafka_group_name = '{pulse_topic_prefix}-chart-probe', "  # the chart's macro, as 1001 uses it
+                "kafka_format = 'JSONEachRow', kafka_flush_interval_ms = 200)"
             )
         except DatabaseError as exc:  # chDB reports this after creating the table (docs/evidence/chkafka2.out)
             assert "Shutdown was called" in str(exc), exc

@@ -78,6 +78,10 @@ def test_migrate_and_a_named_query_run_on_an_embedded_warehouse(installed: tuple
     applied = run([str(pulse), "migrate"], cwd=work, env=env)
     assert [line.split()[-1] for line in applied.splitlines() if line.startswith("applied ")] == shipped
     assert "0 migration(s) applied" in run([str(pulse), "migrate"], cwd=work, env=env)
+    # the kafka-engine migrations ship too (only listed here: chDB cannot reopen a path with Kafka tables)
+    wide = {**env, "COLUMNS": "200"}
+    engine = run([str(pulse), "migrate", "status", "--ingestion", "kafka-engine"], cwd=work, env=wide)
+    assert "kafka_ingestion" in engine and "pending" in engine
     # the shipped named query runs on the shipped schema (an unknown table or column would fail it)
     exported = run(
         [str(pulse), "export", "events_per_second", "--format", "csv", "--out", "eps.csv"], cwd=work, env=env

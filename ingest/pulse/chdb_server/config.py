@@ -16,6 +16,7 @@ from pathlib import Path
 from pulse.archive import collection as archive_collection
 from pulse.chdb_server import query_log
 from pulse.settings import Settings
+from pulse.warehouse import kafka_collection
 
 Fragment = Callable[[Settings], str | None]
 
@@ -23,6 +24,7 @@ Fragment = Callable[[Settings], str | None]
 FRAGMENTS: dict[str, Fragment] = {
     "archive_collection": archive_collection.fragment,
     "query_log": query_log.fragment,
+    "kafka_collection": kafka_collection.fragment,
 }
 
 BASE = "<clickhouse></clickhouse>\n"

@@ -22,8 +22,10 @@ def loader(settings: Settings, health: Health) -> Worker:
     from pulse.loader import metrics
     from pulse.loader.sink import WarehouseSink
     from pulse.warehouse.client import connect
+    from pulse.warehouse.ingestion import refuse_loader
     from pulse.worker.offset_ranges import OffsetRangeWorker
 
+    refuse_loader(settings)  # a warehouse its own Kafka tables feed would store every event twice
     topics = [settings.kafka.topic(family) for family in (*WAREHOUSE_FAMILIES, Family.DEAD_LETTER)]
     sink = WarehouseSink(settings, lambda: connect(settings))
     return OffsetRangeWorker(

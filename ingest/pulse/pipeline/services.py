@@ -76,9 +76,16 @@ def ensure_running(settings: Settings, progress: Callable[[str], None] | None = 
 
     Returns the names of the services this call started (so a caller can stop just those).
     """
+    from pulse.errors import PulseError
     from pulse.warehouse.client import connect
     from pulse.warehouse.migrations import discover, migrate
 
+    if settings.clickhouse.ingestion != "loader":
+        raise PulseError(
+            "PULSE_CLICKHOUSE__INGESTION=kafka-engine is for a ClickHouse server (`pulse migrate --ingestion "
+            "kafka-engine`); the local stack's embedded warehouse is fed by the loader, and a chDB path holding "
+            "a Kafka table cannot be reopened: unset it for `pulse up`"
+        )
     supervisor = supervisor_for(settings)
     before = {name for name in (*stack.NAMES, *PIPELINE_SERVICES) if supervisor.state(name).running}
     stack.up(settings, stack.select(), progress=progress)

@@ -14,6 +14,7 @@ from pulse.settings import get_settings
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
+    from pulse.warehouse.ingestion import Mode
     from pulse.warehouse.migrations import Migration
 
 migrate_app = typer.Typer(help="Apply clickhouse/schema/NNNN_name.sql migrations in order, each once.")
@@ -22,6 +23,24 @@ SchemaDir = Annotated[
     Path | None,
     typer.Option("--schema-dir", help="folder of NNNN_name.sql files (default: the shipped migrations)"),
 ]
+Ingestion = Annotated[
+    str | None,
+    typer.Option(
+        "--ingestion",
+        help="loader, or kafka-engine: also apply kafka_engine/ (the server's Kafka tables) "
+        "(default: PULSE_CLICKHOUSE__INGESTION)",
+    ),
+]
+
+
+def _mode(ingestion: str | None) -> Mode:
+    """The ingestion mode asked for, else the settings'; a CLI message names a wrong one."""
+    chosen = ingestion or get_settings().clickhouse.ingestion
+    if chosen not in ("loader", "kafka-engine"):
+        raise typer.BadParameter(
+            f"{chosen!r} is not an ingestion mode: loader or kafka-engine", param_hint="--ingestion"
+        )
+    return "loader" if chosen == "loader" else "kafka-engine"
 
 
 Cluster = Annotated[
@@ -42,21 +61,25 @@ def migrate(
     ] = False,
     schema_dir: SchemaDir = None,
     cluster: Cluster = None,
+    ingestion: Ingestion = None,
 ) -> None:
     """Create the database if missing and apply pending migrations."""
     if ctx.invoked_subcommand is not None:
         return
     from pulse.warehouse.client import connect
-    from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover, plan
+    from pulse.warehouse.ingestion import check_migration, migrations_for
     from pulse.warehouse.migrations import migrate as apply
+    from pulse.warehouse.migrations import plan
 
     settings = get_settings()
     cluster = cluster or settings.clickhouse.cluster
     database = settings.clickhouse.database
-    migrations = discover(schema_dir or DEFAULT_SCHEMA_DIR)
+    mode = _mode(ingestion)
+    migrations = migrations_for(mode, schema_dir)
     console = Console()
     client = connect(settings, use_database=False)
     try:
+        check_migration(client, settings, mode)
         if dry_run and cluster:
             pending = plan(client, database, migrations, cluster).pending
             _print_sql(console, pending)
@@ -100,6 +123,7 @@ def _print_sql(console: Console, files: list[tuple[Migration, list[str]]]) -> No
 def migrate_render(
     cluster: Annotated[str, typer.Option("--cluster", help="the cluster name the statements name (ON CLUSTER)")],
     schema_dir: SchemaDir = None,
+    ingestion: Ingestion = None,
 ) -> None:
     """Print every migration rendered for a cluster (all files, applied or not); applies nothing.
 
@@ -108,7 +132,8 @@ def migrate_render(
     """
     from pulse.warehouse.client import connect
     from pulse.warehouse.cluster import ClusterRenderer, EngineParser
-    from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover, ledger_ddl, render_one
+    from pulse.warehouse.ingestion import migrations_for
+    from pulse.warehouse.migrations import ledger_ddl, render_one
 
     settings = get_settings()
     client = connect(settings, use_database=False)
@@ -121,7 +146,7 @@ def migrate_render(
             console.print(statement + ";\n", markup=False, highlight=False, soft_wrap=True)
         files = [
             (m, [r.sql for s in m.statements for r in render_one(renderer, m, s)])
-            for m in discover(schema_dir or DEFAULT_SCHEMA_DIR)
+            for m in migrations_for(_mode(ingestion), schema_dir)
         ]
         _print_sql(console, files)
     finally:
@@ -129,15 +154,17 @@ def migrate_render(
 
 
 @migrate_app.command("status")
-def migrate_status(schema_dir: SchemaDir = None) -> None:
+def migrate_status(schema_dir: SchemaDir = None, ingestion: Ingestion = None) -> None:
     """Show each migration: applied, pending, changed since applied, or missing from the repo."""
     from pulse.warehouse.client import connect
-    from pulse.warehouse.migrations import DEFAULT_SCHEMA_DIR, discover, status
+    from pulse.warehouse.ingestion import migrations_for
+    from pulse.warehouse.migrations import status
 
     settings = get_settings()
+    migrations = migrations_for(_mode(ingestion), schema_dir)
     client = connect(settings, use_database=False)
     try:
-        rows = status(client, settings.clickhouse.database, discover(schema_dir or DEFAULT_SCHEMA_DIR))
+        rows = status(client, settings.clickhouse.database, migrations)
     finally:
         client.close()
     table = Table(title=f"migrations of {settings.clickhouse.database}")
