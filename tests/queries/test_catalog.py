@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pulse.errors import PulseError
-from pulse.queries.catalog import _ast_references, panel_uses, rule_uses, unused
+from pulse.queries.catalog import ast_references, panel_uses, rule_uses, unused
 from pulse.queries.registry import load_all, parse
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +63,6 @@ def test_tables_are_the_parsers_table_references_and_dictionaries() -> None:
    Literal 'campaigns_dict'
    Literal 'name'
  Identifier events"""
-    tables, functions = _ast_references(ast)
+    tables, functions = ast_references(ast)
     assert tables == {"engagement_per_minute", "sessions_in_range", "campaigns_dict"}
     assert {"sessions_in_range", "dictGetString"} <= functions

@@ -137,7 +137,12 @@ def _dummy(ch_type: str) -> str:
     return "" if ch_type == "String" else "0"
 
 
-def _ast_references(ast: str) -> tuple[set[str], set[str]]:
+def sample_params(sql: str) -> dict[str, str]:
+    """A value of the right type for every ``{name:Type}`` placeholder, so the engine can parse the query."""
+    return {name: _dummy(ch_type) for name, ch_type in placeholders(sql).items()}
+
+
+def ast_references(ast: str) -> tuple[set[str], set[str]]:
     """(table names, function names) in an ``EXPLAIN AST`` dump; a table function counts as a table."""
     tables: set[str] = set()
     functions: set[str] = set()
@@ -180,8 +185,7 @@ class _Engine:
         return [line.split("\t") for line in self.run(sql).splitlines()]
 
     def references(self, sql: str) -> tuple[set[str], set[str]]:
-        params = {name: _dummy(ch_type) for name, ch_type in placeholders(sql).items()}
-        return _ast_references(self.run(f"EXPLAIN AST {sql}", params))
+        return ast_references(self.run(f"EXPLAIN AST {sql}", sample_params(sql)))
 
     def snapshot(self) -> dict[str, tuple[str, str]]:
         """Object name -> (engine, normalised DDL), SQL functions included."""
