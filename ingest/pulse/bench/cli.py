@@ -187,10 +187,12 @@ def api(
     as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
 ) -> None:
     """p50/p95/p99 of the dashboard's named queries through the read API (target: p95 < 200 ms at 100M events)."""
+    from pulse.access.definition import DEFINITION, load
     from pulse.bench.api import measure_api
     from pulse.warehouse.client import connect
 
     settings = get_settings()
+    load(settings.api.definition or DEFINITION)  # a missing definition fails now, not after generating the events
     console = Console(stderr=as_json)
     client = connect(settings, send_receive_timeout=3600)
     _ensure_events(client, events, days, console)
