@@ -107,6 +107,17 @@ class ClickHouseSettings(BaseModel):
         default=None,
         description="folder of ClickHouse config.d XML fragments the embedded engine also loads (users, logs)",
     )
+    embedded_pool_size: int = Field(
+        default=4, ge=1, description="chDB connections `pulse warehouse serve` runs queries on in parallel"
+    )
+    embedded_queue_wait_ms: int = Field(
+        default=5000,
+        ge=0,
+        description=(
+            "how long a query waits for a free chDB connection before the bridge answers 503 "
+            "TOO_MANY_SIMULTANEOUS_QUERIES (ClickHouse's queue_max_wait_ms; a request may set its own)"
+        ),
+    )
     ingestion: Literal["loader", "kafka-engine"] = Field(
         default="loader",
         description=(

@@ -17,6 +17,7 @@ from pulse.generator.truth import TruthReport
 from pulse.grafana import alerts
 from pulse.grafana.dashboards import DASHBOARDS, unified
 from pulse.grafana.datasources import CLICKHOUSE
+from pulse.grafana.emulation import datemath
 from pulse.grafana.emulation.links import explore_panes, render_link
 from pulse.grafana.emulation.macros import QueryContext, TimeRange, calculate_interval, expand_macros
 from pulse.grafana.emulation.render import PanelQuery, expand, panel_range, panels, resolve_variables
@@ -191,15 +192,16 @@ def test_panel_overrides_apply_only_under_a_relative_range(
     client: Client, loaded: tuple[TruthReport, TimeRange]
 ) -> None:
     """Grafana gives a panel with ``timeFrom`` the range ``now-<timeFrom>``..``now`` when the dashboard's range
-    is relative, and the dashboard's own range when it is absolute (the override is ignored)."""
+    is relative, and the dashboard's own range when it is absolute (the override is ignored); the panel's
+    ``timeShift`` (``0m/m``, issue 16) then rounds either to whole minutes."""
     _, window = loaded
     board = dashboard_json(unified)
     variables = resolve_variables(board, client, window)
     relative = TimeRange.last(window.span_ms, window.to_ms)
     live = "Events per second (live)"
-    assert {q.title: q for q in expand(board, window, variables)}[live].time_range == window
-    assert {q.title: q for q in expand(board, relative, variables)}[live].time_range == TimeRange.last(
-        300_000, window.to_ms
+    assert {q.title: q for q in expand(board, window, variables)}[live].time_range == datemath.shifted(window, "0m/m")
+    assert {q.title: q for q in expand(board, relative, variables)}[live].time_range == datemath.shifted(
+        TimeRange.last(300_000, window.to_ms), "0m/m"
     )
     plain = {q.title: q for q in expand(board, relative, variables)}["Events by type"]
     assert plain.time_range == relative

@@ -43,6 +43,16 @@ class Profile(_Strict):
     name: Identifier = "pulse_readonly"
     max_execution_time: int = Field(default=30, ge=1, description="seconds a query may run by default")
     max_execution_time_limit: int = Field(default=300, ge=1, description="the most a data source may set")
+    # Issue 16: a thousand viewers must not starve ingest. Per replica; fixed (CONST / MAX / MIN) for the user.
+    max_concurrent_queries_for_user: int = Field(
+        default=16, ge=0, description="queries one data source user runs at once on a server (0: unlimited)"
+    )
+    max_threads: int = Field(default=2, ge=1, description="threads one dashboard query may use (at most)")
+    priority: int = Field(
+        default=2,
+        ge=0,
+        description="query priority (1 highest, 0 unused): dashboards pause while a query of a smaller number runs",
+    )
 
     @model_validator(mode="after")
     def _limit_covers_default(self) -> Profile:

@@ -124,14 +124,30 @@ def grant_statement(database: str, grant: Grant) -> str:
     return f"GRANT SELECT({', '.join(ident(c) for c in grant.columns)}) ON {target}"
 
 
+#: The profile's load limits and how a data source may move them: not at all, only down (threads), only
+#: away from the front of the queue (priority: a larger number is a lower priority).
+LOAD_LIMITS: tuple[tuple[str, str], ...] = (
+    ("max_concurrent_queries_for_user", "const"),
+    ("max_threads", "max"),
+    ("priority", "min"),
+)
+_SQL_BOUND = {"const": "CONST", "max": "MAX", "min": "MIN"}
+
+
 def _profile_xml(parent: ET.Element, definition: AccessDefinition) -> None:
     profile = ET.SubElement(ET.SubElement(parent, "profiles"), definition.profile.name)
     ET.SubElement(profile, "readonly").text = "2"  # reads, and may change settings within the constraints
     ET.SubElement(profile, "max_execution_time").text = str(definition.profile.max_execution_time)
+    for name, _ in LOAD_LIMITS:
+        ET.SubElement(profile, name).text = str(getattr(definition.profile, name))
     constraints = ET.SubElement(profile, "constraints")
     ET.SubElement(ET.SubElement(constraints, "readonly"), "const")
     limit = ET.SubElement(constraints, "max_execution_time")
     ET.SubElement(limit, "max").text = str(definition.profile.max_execution_time_limit)
+    for name, bound in LOAD_LIMITS:
+        limit = ET.SubElement(ET.SubElement(constraints, name), bound)
+        if bound != "const":
+            limit.text = str(getattr(definition.profile, name))
 
 
 def users_xml(definition: AccessDefinition, plan: Plan) -> str:
@@ -171,7 +187,13 @@ def access_sql(definition: AccessDefinition, plans: list[Plan]) -> str:
         "-- converges. ${PULSE_ACCESS_<USER>_PASSWORD_SHA256} is each user's password hash (substituted on apply).",
         "",
         f"CREATE SETTINGS PROFILE OR REPLACE {ident(profile.name)} SETTINGS readonly = 2 CONST,",
-        f"    max_execution_time = {profile.max_execution_time} MAX {profile.max_execution_time_limit};",
+        f"    max_execution_time = {profile.max_execution_time} MAX {profile.max_execution_time_limit},",
+        ",\n".join(
+            f"    {name} = {getattr(profile, name)}"
+            + (" CONST" if bound == "const" else f" {_SQL_BOUND[bound]} {getattr(profile, name)}")
+            for name, bound in LOAD_LIMITS
+        )
+        + ";",
     ]
     sliced: dict[str, list[str]] = {}
     for item in plans:

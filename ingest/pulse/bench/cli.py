@@ -253,3 +253,67 @@ def properties(
             *(f"{row.query_ms[name]:.1f} ms" for name in QUERIES),
         )
     Console().print(table)
+
+
+@app.command()
+def viewers(
+    users: int = typer.Option(100, min=1, help="concurrent viewers of the unified dashboard"),
+    refresh: str = typer.Option("5s", help="the dashboard's refresh (each viewer reloads this often)"),
+    seconds: float = typer.Option(60.0, min=5, help="how long each mode runs"),
+    modes: str = typer.Option(
+        "baseline,aligned,aligned+cache,shipped", help="modes to run, in order (see pulse.bench.viewers.MODES)"
+    ),
+    events: int = typer.Option(0, min=0, help="events the warehouse should hold first (generated if fewer; 0: as is)"),
+    days: Days = 1.0,
+    ingest_rate: int = typer.Option(1_000, min=0, help="live events/s inserted while the viewers load"),
+    connections: int = typer.Option(64, min=1, help="connections to the warehouse (Grafana's pool)"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
+) -> None:
+    """N staggered viewers refreshing the unified dashboard: loads/s, latency, errors, CPU, cache, per measure."""
+    from pulse.bench.viewers import MODES, as_dict, clickhouse_panels, run, table_cells
+    from pulse.grafana.dashboards import unified
+    from pulse.grafana.emulation.macros import interval_to_ms
+    from pulse.grafana.generate import dashboard_json
+    from pulse.stack import stack
+    from pulse.warehouse.client import connect
+
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in MODES]
+    if unknown:
+        raise typer.BadParameter(f"unknown modes {unknown}; known: {', '.join(MODES)}")
+    settings = get_settings()
+    console = Console(stderr=as_json)
+    client = connect(settings, send_receive_timeout=3600)
+    if events:
+        _ensure_events(client, events, days, console)
+    board = dashboard_json(unified)
+    refresh_s = interval_to_ms(refresh) / 1000
+    pid = stack.supervisor(settings).state("warehouse").pid
+    with console.status(f"{users} viewers x {len(chosen)} modes x {seconds:.0f} s ..."):
+        figures = run(
+            settings,
+            client,
+            board,
+            users=users,
+            refresh_s=refresh_s,
+            seconds=seconds,
+            modes=chosen,
+            ingest_rate=ingest_rate,
+            connections=connections,
+            pid=pid,
+        )
+    if as_json:
+        print(orjson.dumps(as_dict(figures)).decode())
+        return
+    table = Table(
+        title=f"pulse bench viewers: {users} viewers, refresh {refresh_s:g} s, {clickhouse_panels(board)} ClickHouse "
+        f"panels a load, {figures.events:,} events, ingest {ingest_rate:,}/s offered",
+        title_justify="left",
+    )
+    table.add_column("figure")
+    for mode in figures.modes:
+        table.add_column(mode.mode, justify="right")
+    cells = [table_cells(m) for m in figures.modes]
+    for label in cells[0] if cells else {}:
+        table.add_row(label, *(c[label] for c in cells))
+    console.print(table)

@@ -13,7 +13,10 @@ app = typer.Typer(help="The embedded warehouse (chDB behind ClickHouse's HTTP in
 
 @app.command()
 def serve(
-    pool_size: Annotated[int, typer.Option(min=1, help="chDB connections = queries run in parallel")] = 4,
+    pool_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="chDB connections = queries run at once (default: clickhouse.embedded_pool_size)"),
+    ] = None,
     port: Annotated[int | None, typer.Option(help="default: the port of PULSE_CLICKHOUSE__URL")] = None,
 ) -> None:
     """Own the chDB data path and serve ClickHouse's HTTP interface on loopback until SIGTERM."""

@@ -30,6 +30,7 @@ _CODE = re.compile(r"Code: (\d+)\. ")
 _NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)")
 STD_EXCEPTION = 1001
 ABORTED = 236
+TOO_MANY_SIMULTANEOUS_QUERIES = 202
 
 
 class EngineError(Exception):
@@ -162,40 +163,56 @@ class Engine:
         }
         self._idle[0].append(first)
 
-    def execute(self, statement: Statement) -> Outcome:
-        """Run one statement on a pooled connection prepared for it; raise EngineError on failure."""
-        with self._slots:
-            handle = self._take(2 if statement.readonly == 2 else 0)
-            keep = True
+    def execute(self, statement: Statement, *, queue_wait_s: float | None = None) -> Outcome:
+        """Run one statement on a pooled connection prepared for it; raise EngineError on failure.
+
+        With ``queue_wait_s``, a statement that finds every connection busy for that long is refused
+        with TOO_MANY_SIMULTANEOUS_QUERIES (as a server over ``max_concurrent_queries`` does after
+        ``queue_max_wait_ms``) instead of queueing without bound behind the others.
+        """
+        if not self._slots.acquire(timeout=queue_wait_s):
+            raise EngineError(
+                TOO_MANY_SIMULTANEOUS_QUERIES,
+                "TOO_MANY_SIMULTANEOUS_QUERIES",
+                f"Code: {TOO_MANY_SIMULTANEOUS_QUERIES}. DB::Exception: Too many simultaneous queries: all "
+                f"{self.pool_size} connections stayed busy for {queue_wait_s} s. (TOO_MANY_SIMULTANEOUS_QUERIES)",
+            )
+        try:
+            return self._execute(statement)
+        finally:
+            self._slots.release()
+
+    def _execute(self, statement: Statement) -> Outcome:
+        """Run ``statement`` on a connection; the caller holds one of the pool's slots."""
+        handle = self._take(2 if statement.readonly == 2 else 0)
+        keep = True
+        try:
+            handle.use(statement.database or "default")
+            handle.configure(statement.settings)
+            if statement.readonly == 1:
+                keep = False  # readonly=1 cannot be undone on this session
+                handle.run("SET readonly = 1")
+            keyword = leading_keyword(statement.sql)
+            if keyword == "SET":
+                keep = False  # a bare SET would leak into the next request's session
+            elif keyword == "USE":
+                handle.database = None
             try:
-                handle.use(statement.database or "default")
-                handle.configure(statement.settings)
-                if statement.readonly == 1:
-                    keep = False  # readonly=1 cannot be undone on this session
-                    handle.run("SET readonly = 1")
-                keyword = leading_keyword(statement.sql)
-                if keyword == "SET":
-                    keep = False  # a bare SET would leak into the next request's session
-                elif keyword == "USE":
-                    handle.database = None
-                try:
-                    result = handle.run(statement.sql, statement.default_format, statement.params)
-                except EngineError as error:
-                    if not _kafka_table_created(statement.sql, error):
-                        raise
-                    return Outcome(b"", None, {})
-                body: bytes = result.bytes() or b""
-                fmt = (
-                    (explicit_format(statement.sql) or statement.default_format)
-                    if produces_result(statement.sql)
-                    else None
-                )
-                return Outcome(body, fmt, _summary(result, len(body), keyword == "INSERT"))
-            except EngineError:
-                keep = keep and handle.applied == dict(statement.settings)
-                raise
-            finally:
-                self._give(handle, keep)
+                result = handle.run(statement.sql, statement.default_format, statement.params)
+            except EngineError as error:
+                if not _kafka_table_created(statement.sql, error):
+                    raise
+                return Outcome(b"", None, {})
+            body: bytes = result.bytes() or b""
+            fmt = (
+                (explicit_format(statement.sql) or statement.default_format) if produces_result(statement.sql) else None
+            )
+            return Outcome(body, fmt, _summary(result, len(body), keyword == "INSERT"))
+        except EngineError:
+            keep = keep and handle.applied == dict(statement.settings)
+            raise
+        finally:
+            self._give(handle, keep)
 
     def _take(self, readonly: int) -> _Handle:
         with self._lock:

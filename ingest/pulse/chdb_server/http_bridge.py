@@ -125,6 +125,7 @@ _STATUS_BY_NAME: dict[str, int] = {
     "TIMEOUT_EXCEEDED": 408,
     "CANNOT_SCHEDULE_TASK": 503,
     "ABORTED": 503,
+    "TOO_MANY_SIMULTANEOUS_QUERIES": 503,  # shed load: the client may retry, unlike a 500
 }
 
 
@@ -181,8 +182,18 @@ class BridgeServer(ThreadingHTTPServer):
     daemon_threads = True  # idle keep-alive connections must not block shutdown
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], engine: Engine, display_name: str = "pulse-warehouse") -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        engine: Engine,
+        display_name: str = "pulse-warehouse",
+        *,
+        queue_wait_ms: int = 5000,
+    ) -> None:
+        """``queue_wait_ms``: how long a query waits for a free engine connection before a 503 (a request's own
+        ``queue_max_wait_ms`` setting overrides it, as on a server)."""
         self.engine = engine
+        self.queue_wait_ms = queue_wait_ms
         self.display_name = display_name
         self.metrics = _Metrics(engine)
         self.closing = False
@@ -244,7 +255,7 @@ class BridgeHandler(BaseHTTPRequestHandler):
             statement, infile = self._statement(params, post)
             body_done = True
             kind = _kind(statement.sql)
-            outcome = self.server.engine.execute(statement)
+            outcome = self.server.engine.execute(statement, queue_wait_s=self._queue_wait_s(statement))
         except (EngineError, BodyError, UnicodeDecodeError) as failure:
             error = (
                 failure
@@ -279,6 +290,12 @@ class BridgeHandler(BaseHTTPRequestHandler):
         if outcome.output_format is not None:
             headers["X-ClickHouse-Format"] = outcome.output_format
         self._reply(200, outcome.body, headers)
+
+    def _queue_wait_s(self, statement: Statement) -> float:
+        """The request's ``queue_max_wait_ms`` if it sets one (ClickHouse's name for this wait), else the server's."""
+        given = statement.settings.get("queue_max_wait_ms", "")
+        wait_ms = int(given) if given.isdigit() else self.server.queue_wait_ms
+        return wait_ms / 1000
 
     def _statement(self, params: dict[str, str], post: bool) -> tuple[Statement, str | None]:
         """Assemble SQL (query param + body), its settings, and any INSERT data spooled to a file."""

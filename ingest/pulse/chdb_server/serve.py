@@ -38,8 +38,12 @@ def _require_loopback(host: str) -> None:
         )
 
 
-def serve(settings: Settings, *, pool_size: int = 4, port: int | None = None, drain_timeout_s: float = 30.0) -> None:
-    """Serve until SIGTERM/SIGINT; blocks. ``port`` defaults to the port of ``settings.clickhouse.url``."""
+def serve(
+    settings: Settings, *, pool_size: int | None = None, port: int | None = None, drain_timeout_s: float = 30.0
+) -> None:
+    """Serve until SIGTERM/SIGINT; blocks. ``port`` defaults to the port of ``settings.clickhouse.url``,
+    ``pool_size`` to ``settings.clickhouse.embedded_pool_size``."""
+    pool_size = settings.clickhouse.embedded_pool_size if pool_size is None else pool_size
     configure_logging(settings.log_level, service="warehouse")
     host = settings.stack.host
     _require_loopback(host)
@@ -51,7 +55,7 @@ def serve(settings: Settings, *, pool_size: int = 4, port: int | None = None, dr
             f"cannot open chDB at {settings.chdb_path}: {error} (is another warehouse running?)"
         ) from error
     try:
-        server = BridgeServer((host, port), engine)
+        server = BridgeServer((host, port), engine, queue_wait_ms=settings.clickhouse.embedded_queue_wait_ms)
     except OSError as error:
         engine.close()
         raise PulseError(f"cannot listen on {host}:{port}: {error}") from error
@@ -73,6 +77,7 @@ def serve(settings: Settings, *, pool_size: int = 4, port: int | None = None, dr
             "chdb_path": engine.path,
             "engine": engine.version,
             "pool_size": pool_size,
+            "queue_wait_ms": settings.clickhouse.embedded_queue_wait_ms,
         },
     )
     while not stop.wait(0.5):

@@ -18,6 +18,23 @@ REDIS = {"type": "redis-datasource", "uid": "pulse-redis"}
 EXPRESSION_UID = "__expr__"
 ALL = {d["uid"]: d["type"] for d in (CLICKHOUSE, PROMETHEUS, REDIS)}
 
+#: The dashboards' refresh (N3), which bounds how stale a shared answer may be.
+REFRESH_S = 5
+
+#: ClickHouse's query cache for every query of the data source (issue 16: many viewers, one computation).
+#: - the TTL is the refresh: an answer is never older than the one a viewer would have had anyway;
+#: - ``save``: dashboard SQL says ``now()`` (variables: the last day) -- caching it for one refresh is the
+#:   point; the panels' own ranges are literal seconds from Grafana, aligned to the minute (``now-1h/m``);
+#: - ``ignore``: panels on ``system.*`` (pipeline health, audit) bypass the cache instead of failing;
+#: - not shared between users: each organization's user has its own row policies, so its own entries.
+QUERY_CACHE_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("use_query_cache", "1"),
+    ("query_cache_ttl", str(REFRESH_S)),
+    ("query_cache_nondeterministic_function_handling", "save"),
+    ("query_cache_system_table_handling", "ignore"),
+    ("query_cache_share_between_users", "0"),
+)
+
 
 def password_variable(user: str) -> str:
     """The environment variable holding a data source user's ClickHouse password (the hash: render.password_env)."""
@@ -42,6 +59,7 @@ def clickhouse(org: Organization) -> dict[str, Any]:
             "defaultDatabase": "pulse",
             "dialTimeout": "10",
             "queryTimeout": "30",
+            "customSettings": [{"setting": name, "value": value} for name, value in QUERY_CACHE_SETTINGS],
         },
         "secureJsonData": {"password": f"$__env{{{password_variable(org.grantee.user)}}}"},
     }

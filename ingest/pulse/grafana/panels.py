@@ -200,6 +200,9 @@ def build_panel(spec: PanelSpec, pos: g.GridPos, panel_id: int) -> g.Panel:
         "id": panel_id,
         "links": _links(spec),
         "timeFrom": spec.time_from,
+        # an override's range ends at "now", not the dashboard's "now/m": shift by 0 minutes rounded to the
+        # minute (Grafana's "0m/m": from rounds down, to up) so viewers in one minute send the same SQL
+        "timeShift": ALIGN_SHIFT if spec.time_from else None,
         "interval": spec.interval,
     }
     extra: dict[str, Any] = {"fieldConfig": _field_config(spec)}
@@ -346,6 +349,13 @@ class Link:
         )
 
 
+#: The last hour in whole minutes (Grafana rounds ``/m``: from down, to up to the minute's last second), so
+#: every viewer within one minute sends byte-identical SQL and ClickHouse's query cache can answer them all
+#: (issue 16; pulse.grafana.emulation.datemath proves it the way Grafana computes it).
+DEFAULT_RANGE = ("now-1h/m", "now/m")
+ALIGN_SHIFT = "0m/m"
+
+
 def dashboard_url(uid: str) -> str:
     """The path of a dashboard, with the viewer's current time range."""
     return f"/d/{uid}/{uid}?${{__url_time_range}}"
@@ -371,7 +381,7 @@ def dashboard(
         timezone="utc",
         schemaVersion=SCHEMA_VERSION,
         refresh=refresh,
-        time=g.Time("now-1h", "now"),
+        time=g.Time(*DEFAULT_RANGE),
         templating=g.Templating(list(variables)),
         panels=build_panels(rows),
         links=[link.to_grafana() for link in links],

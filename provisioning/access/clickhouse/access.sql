@@ -4,7 +4,10 @@
 -- converges. ${PULSE_ACCESS_<USER>_PASSWORD_SHA256} is each user's password hash (substituted on apply).
 
 CREATE SETTINGS PROFILE OR REPLACE pulse_readonly SETTINGS readonly = 2 CONST,
-    max_execution_time = 30 MAX 300;
+    max_execution_time = 30 MAX 300,
+    max_concurrent_queries_for_user = 16 CONST,
+    max_threads = 2 MAX 2,
+    priority = 2 MIN 2;
 
 -- growth / Manager: data source user pulse_growth_manager
 CREATE ROLE OR REPLACE growth_manager_role;

@@ -15,7 +15,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from pulse.grafana.datasources import CLICKHOUSE
-from pulse.grafana.emulation.macros import QueryContext, TimeRange, calculate_interval, expand_macros, interval_to_ms
+from pulse.grafana.emulation import datemath
+from pulse.grafana.emulation.macros import QueryContext, TimeRange, calculate_interval, expand_macros
 from pulse.grafana.emulation.variables import ALL, VariableState, interpolate
 
 
@@ -39,13 +40,20 @@ def panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 
 def panel_range(panel: Mapping[str, Any], time_range: TimeRange) -> TimeRange:
     """The range Grafana gives a panel: its ``timeFrom`` override (``now-<timeFrom>`` .. ``now``) when the
-    dashboard's range is relative, else the dashboard's range itself -- under an absolute range (a zoom,
-    a link with fixed times) Grafana ignores the override (scenes ``PanelTimeRange.getTimeOverride``:
-    ``rangeUtil.isRelativeTimeRange(parent.raw)``)."""
-    override = panel.get("timeFrom")
-    if not override or time_range.now_ms is None:
-        return time_range
-    return TimeRange.last(interval_to_ms(override), time_range.now_ms)
+    dashboard's range is relative -- under an absolute range (a zoom, a link with fixed times) Grafana ignores
+    the override (scenes ``PanelTimeRange.getTimeOverride``: ``rangeUtil.isRelativeTimeRange(parent.raw)``) --
+    then its ``timeShift`` (``0m/m`` rounds both ends to the minute)."""
+    override, shift = panel.get("timeFrom"), panel.get("timeShift")
+    if override and time_range.now_ms is not None:
+        low, high = datemath.describe_text_range(override)
+        time_range = datemath.relative(low, high, time_range.now_ms)
+    return datemath.shifted(time_range, shift) if shift else time_range
+
+
+def dashboard_range(dashboard: Mapping[str, Any], now: datetime | None = None) -> TimeRange:
+    """The dashboard's default range (``time.from`` .. ``time.to``) as a viewer opening it at ``now`` gets it."""
+    end = now or datetime.now(UTC)
+    return datemath.relative(dashboard["time"]["from"], dashboard["time"]["to"], int(end.timestamp() * 1000))
 
 
 def resolve_variables(
