@@ -28,7 +28,8 @@ from pulse.contracts.segment import REQUIRED_PROPERTIES
 from pulse.settings import Settings
 from tests.support.collector import app_client, new_key, read_topics
 
-REQUESTS_PER_EXAMPLE = 10  # each sent plain and gzipped, concurrently; small examples keep generation cheap
+# Each sent plain and gzipped, concurrently; small examples keep generation cheap (a big run may raise it).
+REQUESTS_PER_EXAMPLE = int(os.environ.get("PULSE_FUZZ_REQUESTS_PER_EXAMPLE", "10"))
 REQUESTS = int(os.environ.get("PULSE_FUZZ_REQUESTS", "10000"))
 EXAMPLES = max(1, REQUESTS // (2 * REQUESTS_PER_EXAMPLE))
 JSON = {"Content-Type": "application/json"}
@@ -170,6 +171,7 @@ def test_fuzzed_requests_give_no_5xx_and_dead_letter_every_rejection(
     key = loop.run(new_key(kafka_stack, source))
     auths: dict[str, Any] = {"key": (key, ""), "unknown": ("pk_unknown", ""), "none": httpx.USE_CLIENT_DEFAULT}
     tally = {"requests": 0, "accepted": 0, "dead": 0}
+    started = time.monotonic()
     statuses: dict[int, int] = {}
 
     async def send(batch: list[Request]) -> list[tuple[httpx.Response, httpx.Response]]:
@@ -189,6 +191,9 @@ def test_fuzzed_requests_give_no_5xx_and_dead_letter_every_rejection(
 
     def count(path: str, auth: str, response: httpx.Response) -> None:
         tally["requests"] += 1
+        if tally["requests"] % 10_000 == 0 and REQUESTS > 10_000:  # a long run shows its pace as it goes
+            elapsed = time.monotonic() - started
+            print(f"fuzz: {tally['requests']:,} requests, {elapsed:.0f} s, load {os.getloadavg()[0]:.1f}", flush=True)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         assert response.status_code in (200, 400, 401, 413), response.text
         reply = response.json()
@@ -219,7 +224,6 @@ def test_fuzzed_requests_give_no_5xx_and_dead_letter_every_rejection(
             if not corrupt and "Content-Encoding" not in headers:
                 assert plain.status_code == gzipped.status_code, "gzip must not change the answer"
 
-    started = time.monotonic()
     example()
     seconds = time.monotonic() - started
     print(

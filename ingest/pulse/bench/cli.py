@@ -251,7 +251,10 @@ def overload(
             sustainable=sustainable or None,
         )
     if as_json:
-        print(orjson.dumps(asdict(result), default=lambda _: None).decode())
+        figures = asdict(result)
+        for step in figures["steps"]:
+            step.pop("latencies")
+        print(orjson.dumps(figures).decode())
         return
     table = Table(
         title=(
