@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pulse.hot.keys import DEFAULT_PREFIX
@@ -174,6 +174,22 @@ class CollectorSettings(BaseModel):
     delivery_timeout_s: float = Field(default=5.0, description="Kafka ack wait before a request gets 503")
     max_buffered_events: int = Field(default=50_000, description="unacknowledged events per worker before 503")
     retry_after_s: int = 5
+    max_in_flight: int = Field(
+        default=256, ge=1, description="requests a worker handles at once; more are shed at once with 503 + Retry-After"
+    )
+    body_read_timeout_s: float = Field(
+        default=10.0, gt=0, description="time to receive a whole request body before 408 (slow-loris clients)"
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="request line + headers larger than this are refused with 431"
+    )
+    auth_failures_per_minute: int = Field(
+        default=20, ge=0, description="unknown write keys per client address per minute before 429 (0: no limit)"
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default=[],
+        description="addresses/CIDRs of proxies whose X-Forwarded-For names the client (JSON list); else the peer",
+    )
     tracking_plans: Path | None = Field(
         default=None,
         description="folder of per-source tracking plans <source>.yaml (default: provisioning/tracking-plans)",

@@ -40,8 +40,20 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-def serve(factory: str, *, host: str, port: int, workers: int, https: dict[str, Any], service: str) -> None:
-    """Run the app ``factory`` ("module:function") until SIGTERM; ``workers`` 0 means one per core."""
+def serve(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    https: dict[str, Any],
+    service: str,
+    options: dict[str, Any] | None = None,
+) -> None:
+    """Run the app ``factory`` ("module:function") until SIGTERM; ``workers`` 0 means one per core.
+
+    ``options`` are further ``uvicorn.run`` arguments (the collector's own HTTP protocol, for one).
+    """
     count = workers or os.cpu_count() or 1
     metrics_dir = None
     if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -59,6 +71,7 @@ def serve(factory: str, *, host: str, port: int, workers: int, https: dict[str, 
             access_log=False,
             timeout_graceful_shutdown=30,
             **https,
+            **(options or {}),
         )
     finally:
         if metrics_dir is not None:

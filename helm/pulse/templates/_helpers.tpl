@@ -231,6 +231,16 @@ Keep in step with docker-compose.yml (tests/deploy/test_compose.py compares the 
   value: {{ .Values.collector.maxBufferedEvents | int64 | quote }}
 - name: PULSE_COLLECTOR__RETRY_AFTER_S
   value: {{ .Values.collector.retryAfterS | int64 | quote }}
+- name: PULSE_COLLECTOR__MAX_IN_FLIGHT
+  value: {{ .Values.collector.maxInFlight | int64 | quote }}
+- name: PULSE_COLLECTOR__BODY_READ_TIMEOUT_S
+  value: {{ .Values.collector.bodyReadTimeoutS | quote }}
+- name: PULSE_COLLECTOR__MAX_HEADER_BYTES
+  value: {{ .Values.collector.maxHeaderBytes | int64 | quote }}
+- name: PULSE_COLLECTOR__AUTH_FAILURES_PER_MINUTE
+  value: {{ .Values.collector.authFailuresPerMinute | int64 | quote }}
+- name: PULSE_COLLECTOR__TRUSTED_PROXIES
+  value: {{ .Values.collector.trustedProxies | toJson | quote }}
 - name: PULSE_COLLECTOR__TLS_CERTFILE
   value: {{ ternary "/etc/pulse/tls/collector/tls.crt" "" .Values.tls.enabled | quote }}
 - name: PULSE_COLLECTOR__TLS_KEYFILE

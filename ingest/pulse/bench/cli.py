@@ -221,6 +221,98 @@ def api(
     )
 
 
+@app.command()
+def overload(
+    multiples: str = typer.Option("0.5,1,2,4,8", help="offered rates, as multiples of the sustainable rate"),
+    seconds: float = typer.Option(10.0, min=1, help="seconds each rate is offered"),
+    drain: float = typer.Option(90.0, min=1, help="seconds a step's retries may take after it, at most"),
+    workers: int = typer.Option(2, min=1, help="collector worker processes"),
+    batch: int = typer.Option(20, min=1, help="events per request"),
+    max_in_flight: int = typer.Option(0, min=0, help="requests per worker before shedding (0: the setting)"),
+    retry_after: int = typer.Option(1, min=1, help="Retry-After seconds the collector sends (SDKs wait that long)"),
+    sustainable: float = typer.Option(0.0, min=0, help="events/s the collector sustains (0: measure it first)"),
+    as_json: bool = typer.Option(False, "--json", help="print the run as one JSON object"),
+) -> None:
+    """Shedding at several times the sustainable rate: per step offered/accepted/503/429/timeouts/p99/RSS,
+    then every offered event must be in Kafka (retries delivered it), every accepted one exactly once."""
+    from pulse.bench.overload import run_overload
+
+    settings = get_settings()
+    console = Console(stderr=as_json)
+    rates = [float(m) for m in multiples.split(",")]
+    with console.status(f"offering {multiples} x the sustainable rate, {seconds:.0f} s each ..."):
+        result = run_overload(
+            settings,
+            multiples=rates,
+            seconds=seconds,
+            drain_s=drain,
+            workers=workers,
+            batch_size=batch,
+            max_in_flight=max_in_flight or settings.collector.max_in_flight,
+            retry_after_s=retry_after,
+            sustainable=sustainable or None,
+        )
+    if as_json:
+        figures = asdict(result)
+        for step in figures["steps"]:
+            step.pop("latencies")
+        print(orjson.dumps(figures).decode())
+        return
+    table = Table(
+        title=(
+            f"pulse bench overload: sustainable {result.sustainable_events_per_s:,.0f} events/s, "
+            f"{result.workers} workers, max in flight {result.max_in_flight}/worker, Retry-After "
+            f"{result.retry_after_s} s, batches of {result.batch_size}, load average "
+            + " ".join(f"{x:.2f}" for x in result.load_average)
+        ),
+        title_justify="left",
+    )
+    for column in (
+        "x",
+        "offered ev/s",
+        "offered",
+        "accepted 1st try",
+        "503",
+        "429",
+        "timeouts",
+        "errors",
+        "retries",
+        "delivered",
+        "undelivered",
+        "p99 ms",
+        "peak RSS MB",
+        "drain s",
+    ):
+        table.add_column(column, justify="right")
+    for s in result.steps:
+        table.add_row(
+            f"{s.multiple:g}",
+            f"{s.offered_events_per_s:,.0f}",
+            f"{s.offered:,}",
+            f"{s.accepted_first_try:,}",
+            f"{s.shed_503:,}",
+            f"{s.limited_429:,}",
+            f"{s.timeouts:,}",
+            f"{s.other_errors:,}",
+            f"{s.retries:,}",
+            f"{s.delivered:,}",
+            f"{s.undelivered:,}",
+            f"{s.p99_ms:,.1f}",
+            f"{s.peak_rss_mb:,.0f}",
+            f"{s.drain_s:g}",
+        )
+    console.print(table)
+    r = result.reconciliation
+    console.print(
+        f"knee: {result.knee_multiple:g} x = {result.knee_events_per_s:,.0f} events/s (highest rate with no "
+        f"shedding); Kafka: {r.offered:,} offered, {r.accepted:,} accepted, {r.distinct_in_kafka:,} distinct in "
+        f"Kafka, {r.missing:,} missing, {r.duplicated:,} duplicated ({r.accepted_duplicated:,} of them accepted "
+        f"ids); collector CPU {result.collector_cpu_s:,.1f} s"
+    )
+    if r.missing or (result.steps and any(s.undelivered for s in result.steps)):
+        raise typer.Exit(1)
+
+
 def _print_figures(console: Console, figures: dict[str, float | int], title: str, as_json: bool) -> None:
     """One JSON object on stdout (for scripts), or a table of figure and value (for people)."""
     if as_json:

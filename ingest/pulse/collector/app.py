@@ -23,13 +23,16 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from pulse.collector import dims as dimensions
 from pulse.collector import metrics
+from pulse.collector.clients import AuthFailures, client_address
 from pulse.collector.enrich import InvalidEvent, enrich
+from pulse.collector.guard import Guard
 from pulse.collector.keys import KeyStore, RateLimiter, WriteKey
 from pulse.collector.openapi import openapi_document
 from pulse.collector.producer import EventProducer, ProduceError, Record
@@ -104,6 +107,7 @@ class Collector:
         self.redis = redis
         self.keys = KeyStore(redis, cache_ttl_s=self.limits.key_cache_ttl_s)
         self.limiter = RateLimiter(redis, self.limits.rate_limit_events_per_s)
+        self.failures = AuthFailures(redis, self.limits.auth_failures_per_minute)
         self.dims = dimensions.DimensionStore(
             redis, cache_size=self.limits.dim_cache_size, cache_ttl_s=self.limits.dim_cache_ttl_s
         )
@@ -117,11 +121,16 @@ class Collector:
         write_key = write_key_of(request)
         if self.limits.auth == "open":
             return WriteKey(source=source_of_write_key(write_key), key_hash="", created_at="")
+        client = client_address(request.scope, self.limits.trusted_proxies)
+        if (wait := await self.failures.blocked(client)) is not None:
+            reason = f"too many unknown write keys from {client}, retry later"
+            raise RequestRejected(429, reason, {"Retry-After": str(max(1, round(wait)))})
         try:
             key = await self.keys.lookup(write_key)
         except RedisError as error:
             raise RequestRejected(503, "write keys cannot be checked now, retry later", self.retry_after) from error
         if key is None:
+            await self.failures.failed(client)
             raise RequestRejected(401, "unknown or revoked write key")
         return key
 
@@ -372,4 +381,4 @@ def create_app(settings: Settings, producer: EventProducer | None = None, redis:
         Route("/metrics", prometheus),
         Route("/openapi.json", openapi),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Guard, limits=settings.collector)])

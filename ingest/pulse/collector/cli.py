@@ -39,4 +39,15 @@ def serve(
         raise PulseError(str(error)) from error
     workers = settings.collector.workers if workers is None else workers
     host, port = settings.collector.host, port or settings.collector.port
-    serve_app("pulse.collector.cli:build_app", host=host, port=port, workers=workers, https=https, service="collector")
+    # Headers bounded by collector.max_header_bytes; the client address comes from the socket, and
+    # X-Forwarded-For only from collector.trusted_proxies (pulse.collector.clients), never uvicorn's guess.
+    options = {"http": "pulse.collector.http:BoundedHttpToolsProtocol", "proxy_headers": False}
+    serve_app(
+        "pulse.collector.cli:build_app",
+        host=host,
+        port=port,
+        workers=workers,
+        https=https,
+        service="collector",
+        options=options,
+    )

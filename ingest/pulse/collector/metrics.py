@@ -34,3 +34,7 @@ KAFKA_AVAILABLE = Gauge(
     "pulse_collector_kafka_available", "1 while the worker accepts events for Kafka", multiprocess_mode="livemin"
 )
 KAFKA_AVAILABLE.set(1)
+SHED = Counter(
+    "pulse_collector_requests_shed_total",
+    "Requests refused at once with 503 because the worker already had max_in_flight requests open",
+)

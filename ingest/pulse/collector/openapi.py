@@ -46,9 +46,17 @@ def _responses(ok: dict[str, Any]) -> dict[str, Any]:
         "200": {"description": "every event acknowledged by Kafka", "content": {"application/json": {"schema": ok}}},
         "400": error("malformed body or (single calls) an invalid event; the reason names the field"),
         "401": error("missing, unknown or revoked write key"),
+        "408": error("the body did not arrive within body_read_timeout_s"),
         "413": error("event over 32 KB or body over 500 KB"),
-        "429": {**error("the write key's rate limit is exceeded"), "headers": retry_after},
-        "503": {**error("Kafka unavailable: nothing was accepted"), "headers": retry_after},
+        "429": {
+            **error("the write key's rate limit is exceeded, or too many unknown keys came from this address"),
+            "headers": retry_after,
+        },
+        "431": error("request line and headers over max_header_bytes"),
+        "503": {
+            **error("Kafka unavailable, or the worker is at max_in_flight: nothing was accepted"),
+            "headers": retry_after,
+        },
     }
 
 

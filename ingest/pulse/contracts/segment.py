@@ -205,15 +205,29 @@ _raw_batch_decoder = msgspec.json.Decoder(RawBatch)
 
 def decode_message(payload: bytes | msgspec.Raw) -> Message:
     """Decode one message; raises ``msgspec.ValidationError``/``DecodeError`` when malformed."""
-    return _message_decoder.decode(payload)
+    try:
+        return _message_decoder.decode(payload)
+    except RecursionError as error:
+        raise _too_deep() from error
 
 
 def decode_batch(payload: bytes) -> BatchBody:
-    return _batch_decoder.decode(payload)
+    try:
+        return _batch_decoder.decode(payload)
+    except RecursionError as error:
+        raise _too_deep() from error
 
 
 def decode_raw_batch(payload: bytes) -> RawBatch:
-    return _raw_batch_decoder.decode(payload)
+    try:
+        return _raw_batch_decoder.decode(payload)
+    except RecursionError as error:
+        raise _too_deep() from error
+
+
+def _too_deep() -> msgspec.DecodeError:
+    """msgspec gives up on deep nesting with RecursionError: a malformed body like any other."""
+    return msgspec.DecodeError("JSON nested too deeply")
 
 
 def typed_properties(message: Message) -> Properties:
