@@ -1,5 +1,8 @@
-"""`pulse bench collector`: events/s, p50/p99 request latency and RSS per worker of a real
-collector producing to the real broker, for batches of 1, 20 and 100 events.
+"""`pulse bench collector`: events/s, events per worker CPU-second, p50/p99 request latency and RSS
+per worker of a real collector producing to the real broker, for batches of 1, 20 and 100 events.
+
+Events per CPU-second (utime+stime of the worker processes from /proc) is the figure a shared
+machine distorts least; the load average is printed beside it.
 
 The load comes from separate processes writing pre-encoded HTTP/1.1 requests on keep-alive
 connections (no HTTP client library), so the load generator spends as little CPU as possible on
@@ -44,6 +47,8 @@ class Figures:
     #: distorts least (events/s = this x the cores the workers get).
     events_per_cpu_s: float
     errors: int
+    #: The 1-minute load average when the measurement ended: how shared the machine was.
+    load_average: float
     workers: int
     clients: int
     seconds: float
@@ -171,6 +176,7 @@ def measure(
         max_rss_mb_per_worker=round(rss, 1),
         events_per_cpu_s=round(count * batch_size / cpu_used, 1) if cpu_used else 0.0,
         errors=errors,
+        load_average=round(os.getloadavg()[0], 2),
         workers=len(workers),
         clients=clients * procs,
         seconds=seconds,
@@ -258,6 +264,7 @@ def register(bench_app: typer.Typer) -> None:
             "max RSS/worker MB",
             "events/CPU-s",
             "errors",
+            "load avg",
         ):
             table.add_column(column, justify="right")
         for f in results:
@@ -270,5 +277,6 @@ def register(bench_app: typer.Typer) -> None:
                 f"{f.max_rss_mb_per_worker:.0f}",
                 f"{f.events_per_cpu_s:,.0f}",
                 str(f.errors),
+                f"{f.load_average:.2f}",
             )
         console.print(table)
