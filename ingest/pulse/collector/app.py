@@ -34,7 +34,7 @@ from pulse.collector.enrich import Arrival, InvalidEvent, enrich_arrived
 from pulse.collector.keys import KeyStore, RateLimiter, WriteKey
 from pulse.collector.openapi import openapi_document
 from pulse.collector.producer import EventProducer, ProduceError, Record
-from pulse.contracts.events import EnrichedEvent, EventName, Family, encode_event, family_of
+from pulse.contracts.events import FAMILY_OF, EnrichedEvent, EventName, Family, encode_event, family_of
 from pulse.contracts.segment import decode_message, decode_raw_batch
 from pulse.contracts.tracking import TrackingPlans
 from pulse.settings import Settings
@@ -110,6 +110,9 @@ class Collector:
         )
         self.dead_letter_topic = settings.kafka.topic(Family.DEAD_LETTER)
         self.topics = {family: settings.kafka.topic(family) for family in Family}
+        # Topic by event name as plain strings: hashing a StrEnum member runs Python code, per event.
+        self.topic_of_event = {str(name): self.topics[family] for name, family in FAMILY_OF.items()}
+        self.custom_topic = self.topics[family_of("")]
         self.plans = TrackingPlans.load(self.limits.tracking_plans)
         log.info("tracking plans loaded", extra={"sources": self.plans.sources})
         self.retry_after = {"Retry-After": str(self.limits.retry_after_s)}
@@ -223,8 +226,8 @@ class Collector:
                 dimensions.apply(event, found)
 
     def records(self, routed: Routed) -> list[Record]:
-        topics, encode = self.topics, encode_event
-        out = [Record(topics[family_of(e.event)], e.partition_key, encode(e), e.event) for e in routed.events]
+        topic, custom, encode = self.topic_of_event.get, self.custom_topic, encode_event
+        out = [Record(topic(e.event, custom), e.partition_key, encode(e), e.event) for e in routed.events]
         out += routed.dead
         return out
 
