@@ -85,6 +85,27 @@ def kafka_options(kafka: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+def rdkafka_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """The same connection as :func:`kafka_options`, in librdkafka's terms (confluent-kafka clients)."""
+    options: dict[str, Any] = {"bootstrap.servers": kafka.bootstrap_servers}
+    if kafka.security_protocol != "SSL":
+        kafka_options(kafka)  # refuses TLS files for a plaintext broker, with the same message
+        return {**options, "security.protocol": "plaintext"}
+    files = {
+        "ssl.ca.location": _file(kafka.ssl_cafile, "PULSE_KAFKA__SSL_CAFILE"),
+        "ssl.certificate.location": _file(kafka.ssl_certfile, "PULSE_KAFKA__SSL_CERTFILE"),
+        "ssl.key.location": _file(kafka.ssl_keyfile, "PULSE_KAFKA__SSL_KEYFILE"),
+    }
+    return {
+        **options,
+        "security.protocol": "ssl",
+        "ssl.endpoint.identification.algorithm": "https" if kafka.ssl_check_hostname else "none",
+        # The wheel's statically linked OpenSSL does not know the system's CA folder: probe for it.
+        "ssl.ca.location": "probe",
+        **{name: path for name, path in files.items() if path is not None},
+    }
+
+
 # ---------------------------------------------------------------------------------------------- Redis
 def redis_options(redis: RedisSettings) -> dict[str, Any]:
     """Keyword arguments for ``Redis.from_url(settings.redis.url, ...)``: TLS comes from the ``rediss://`` scheme."""

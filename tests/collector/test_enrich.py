@@ -1,13 +1,13 @@
 """Enrichment rules: identity, vocabulary, device, referral and Segment's clock-skew rule."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pulse.collector.enrich import InvalidEvent, device_of, enrich, referrer_source
-from pulse.contracts.events import parse_time
+from pulse.contracts.events import format_time, parse_time
 from pulse.contracts.segment import decode_message
 
 RECEIVED = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
@@ -124,3 +124,19 @@ def test_a_year_9999_timestamp_with_a_skewed_clock_does_not_overflow() -> None:
     event = enrich(message, received_at=RECEIVED, source="wk_x", sent_at=None)
     assert event.event_time == "2026-11-22 12:00:00.000"
     assert "clock_skew_corrected" in event.flags
+
+
+@given(
+    st.datetimes(
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))])
+    )
+)
+def test_event_times_are_clickhouse_text_in_utc_whatever_the_offset(moment: datetime) -> None:
+    """The fast path (already UTC: cut the offset off) and the converting one give ClickHouse's text."""
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # an instant near year 1 or 9999 with an offset has no UTC form
+        return
+    expected = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} {utc:%H:%M:%S}.{utc.microsecond // 1000:03d}"
+    assert format_time(moment) == expected
+    assert parse_time(expected) == utc.replace(microsecond=utc.microsecond // 1000 * 1000)

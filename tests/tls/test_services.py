@@ -18,6 +18,7 @@ from botocore.exceptions import SSLError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from pulse.archive.store import s3_client
+from pulse.collector.producer import EventProducer, Record
 from pulse.contracts.events import Family
 from pulse.errors import PulseError
 from pulse.settings import Settings
@@ -81,6 +82,31 @@ async def test_kafka_producer_and_consumer_over_ssl(tls_settings: Settings) -> N
         consumer.seek(tp, sent.offset)
         message = await asyncio.wait_for(consumer.getone(), timeout=30)
         assert message.value == b"over-tls"
+    finally:
+        await consumer.stop()
+
+
+async def test_the_collectors_librdkafka_producer_speaks_ssl(tls_settings: Settings) -> None:
+    """The collector produces with librdkafka: its TLS options (rdkafka_options) must reach the broker too."""
+    topic = tls_settings.kafka.topic(Family.INTERACTIONS)
+    producer = EventProducer(tls_settings)
+    await producer.start()
+    try:
+        await producer.send_all([Record(topic, b"collector", b"collector-over-tls")])
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(**kafka_options(tls_settings.kafka), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(tls_settings.kafka.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        values: list[bytes | None] = []
+        deadline = time.monotonic() + 30
+        while b"collector-over-tls" not in values and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=1000)
+            values += [message.value for messages in batches.values() for message in messages]
+        assert b"collector-over-tls" in values
     finally:
         await consumer.stop()
 

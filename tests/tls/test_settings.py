@@ -11,7 +11,7 @@ import pytest
 
 from pulse.errors import PulseError
 from pulse.settings import Settings
-from pulse.tls import clickhouse_options, kafka_options, redis_options, s3_verify, uvicorn_ssl_options
+from pulse.tls import clickhouse_options, kafka_options, rdkafka_options, redis_options, s3_verify, uvicorn_ssl_options
 
 from .pki import Pki
 
@@ -54,6 +54,14 @@ def test_chart_tls_variables_become_client_options(pki: Pki, monkeypatch: pytest
         "ssl_ca_certs": str(pki.ca),
     }
     assert clickhouse_options(settings.clickhouse, "https") == {"verify": True, "ca_cert": str(pki.ca)}
+    assert rdkafka_options(settings.kafka) == {
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "security.protocol": "ssl",
+        "ssl.endpoint.identification.algorithm": "https",
+        "ssl.ca.location": str(pki.ca),
+        **({"ssl.certificate.location": str(settings.kafka.ssl_certfile)} if settings.kafka.ssl_certfile else {}),
+        **({"ssl.key.location": str(settings.kafka.ssl_keyfile)} if settings.kafka.ssl_keyfile else {}),
+    }
     assert s3_verify(settings.s3) == str(pki.ca)
     assert uvicorn_ssl_options(settings.collector) == {
         "ssl_certfile": str(pki.server_cert),
@@ -74,6 +82,10 @@ def test_empty_variables_mean_plaintext_defaults(monkeypatch: pytest.MonkeyPatch
         "bootstrap_servers": settings.kafka.bootstrap_servers,
         "security_protocol": "PLAINTEXT",
     }
+    assert rdkafka_options(settings.kafka) == {
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "security.protocol": "plaintext",
+    }
     assert redis_options(settings.redis) == {}
     assert clickhouse_options(settings.clickhouse, "http") == {}
     assert uvicorn_ssl_options(settings.collector) == {}
@@ -85,6 +97,8 @@ def test_a_missing_file_names_its_setting(pki: Pki, monkeypatch: pytest.MonkeyPa
     settings = chart_env(pki, monkeypatch, PULSE_KAFKA__SSL_CAFILE=missing, PULSE_REDIS__SSL_CA_CERTS=missing)
     with pytest.raises(PulseError, match=r"PULSE_KAFKA__SSL_CAFILE=.*nope.crt: cannot read it"):
         kafka_options(settings.kafka)
+    with pytest.raises(PulseError, match=r"PULSE_KAFKA__SSL_CAFILE=.*nope.crt: cannot read it"):
+        rdkafka_options(settings.kafka)
     with pytest.raises(PulseError, match="PULSE_REDIS__SSL_CA_CERTS"):
         redis_options(settings.redis)
     with pytest.raises(PulseError, match=r"PULSE_COLLECTOR__TLS_CERTFILE=.*(Is a directory|not a file)"):
@@ -145,6 +159,10 @@ def test_every_client_in_the_package_is_built_through_pulse_tls() -> None:
                 seen["kafka"] += 1
                 if not _spreads(call, "kafka_options"):
                     problems.append(f"{line} without **kafka_options(...)")
+            elif name == "Producer":  # confluent-kafka (librdkafka): the collector's producer
+                seen["kafka"] += 1
+                if not _spreads(call, "rdkafka_options"):
+                    problems.append(f"{line} without **rdkafka_options(...)")
             elif name.endswith("Redis.from_url") or (name.endswith("Redis") and name != "AsyncRedis"):
                 if where != "tls.py" and where not in REDIS_EXEMPT:
                     problems.append(f"{line}: use pulse.tls.async_redis/sync_redis")

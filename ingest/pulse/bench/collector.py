@@ -1,5 +1,8 @@
-"""`pulse bench collector`: events/s, p50/p99 request latency and RSS per worker of a real
-collector producing to the real broker, for batches of 1, 20 and 100 events.
+"""`pulse bench collector`: events/s, events per worker CPU-second, p50/p99 request latency and RSS
+per worker of a real collector producing to the real broker, for batches of 1, 20 and 100 events.
+
+Events per CPU-second (utime+stime of the worker processes from /proc) is the figure a shared
+machine distorts least; the load average is printed beside it.
 
 The load comes from separate processes writing pre-encoded HTTP/1.1 requests on keep-alive
 connections (no HTTP client library), so the load generator spends as little CPU as possible on
@@ -14,6 +17,7 @@ import base64
 import multiprocessing
 import os
 import queue as queue_module
+import random
 import subprocess
 import sys
 import time
@@ -44,6 +48,8 @@ class Figures:
     #: distorts least (events/s = this x the cores the workers get).
     events_per_cpu_s: float
     errors: int
+    #: The 1-minute load average when the measurement ended: how shared the machine was.
+    load_average: float
     workers: int
     clients: int
     seconds: float
@@ -76,11 +82,18 @@ def _request(host: str, port: int, key: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def _connection(host: str, port: int, requests: list[bytes], until: float, latencies: list[float]) -> int:
+async def _connection(
+    host: str, port: int, requests: list[bytes], until: float, latencies: list[float], period_s: float
+) -> int:
+    """Send requests back to back, or one per ``period_s`` (paced) when that is longer than a reply takes."""
     reader, writer = await asyncio.open_connection(host, port)
     errors, turn = 0, 0
+    next_at = time.perf_counter() + random.uniform(0, period_s)  # noqa: S311 - spreads connections over the period
     try:
         while time.monotonic() < until:
+            if period_s:
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += period_s
             started = time.perf_counter()
             writer.write(requests[turn % len(requests)])
             turn += 1
@@ -99,11 +112,14 @@ async def _connection(host: str, port: int, requests: list[bytes], until: float,
     return errors
 
 
-def _load_process(host: str, port: int, requests: list[bytes], clients: int, seconds: float, out: object) -> None:
+def _load_process(
+    host: str, port: int, requests: list[bytes], clients: int, seconds: float, period_s: float, out: object
+) -> None:
     async def run() -> tuple[list[float], int]:
         latencies: list[float] = []
         until = time.monotonic() + seconds
-        errors = await asyncio.gather(*(_connection(host, port, requests, until, latencies) for _ in range(clients)))
+        connections = (_connection(host, port, requests, until, latencies, period_s) for _ in range(clients))
+        errors = await asyncio.gather(*connections)
         return latencies, sum(errors)
 
     out.put(asyncio.run(run()))  # type: ignore[attr-defined]
@@ -133,14 +149,26 @@ def _workers(master: int) -> list[int]:
 
 
 def measure(
-    settings: Settings, url: str, key: str, master: int, *, batch_size: int, seconds: float, clients: int, procs: int
+    settings: Settings,
+    url: str,
+    key: str,
+    master: int,
+    *,
+    batch_size: int,
+    seconds: float,
+    clients: int,
+    procs: int,
+    rate: float = 0.0,
 ) -> Figures:
+    """One batch size; ``rate`` (events/s offered, 0: as fast as replies come) paces every connection."""
     host, port = url.rsplit("//", 1)[1].split(":")
     requests = [_request(host, int(port), key, batch_body(batch_size, seed)) for seed in range(64)]
+    # Each connection sends one request per period: together they offer ``rate`` events/s.
+    period_s = clients * procs * batch_size / rate if rate else 0.0
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     loaders = [
-        context.Process(target=_load_process, args=(host, int(port), requests, clients, seconds, queue))
+        context.Process(target=_load_process, args=(host, int(port), requests, clients, seconds, period_s, queue))
         for _ in range(procs)
     ]
     workers = _workers(master)
@@ -171,6 +199,7 @@ def measure(
         max_rss_mb_per_worker=round(rss, 1),
         events_per_cpu_s=round(count * batch_size / cpu_used, 1) if cpu_used else 0.0,
         errors=errors,
+        load_average=round(os.getloadavg()[0], 2),
         workers=len(workers),
         clients=clients * procs,
         seconds=seconds,
@@ -178,7 +207,7 @@ def measure(
 
 
 def run_collector_bench(
-    settings: Settings, *, sizes: list[int], seconds: float, workers: int, clients: int, procs: int
+    settings: Settings, *, sizes: list[int], seconds: float, workers: int, clients: int, procs: int, rate: float = 0.0
 ) -> list[Figures]:
     """Start Kafka and Redis if needed, a collector with a fresh key, and measure each batch size."""
     from pulse.collector.keys import KeyStore
@@ -212,7 +241,17 @@ def run_collector_bench(
             time.sleep(0.3)
         measure(settings, url, key, collector.pid, batch_size=20, seconds=2, clients=clients, procs=procs)  # warm-up
         return [
-            measure(settings, url, key, collector.pid, batch_size=n, seconds=seconds, clients=clients, procs=procs)
+            measure(
+                settings,
+                url,
+                key,
+                collector.pid,
+                batch_size=n,
+                seconds=seconds,
+                clients=clients,
+                procs=procs,
+                rate=rate,
+            )
             for n in sizes
         ]
     finally:
@@ -231,6 +270,9 @@ def register(bench_app: typer.Typer) -> None:
         workers: int = typer.Option(0, help="collector worker processes (0: one per core)"),
         clients: int = typer.Option(16, help="keep-alive connections per load process"),
         procs: int = typer.Option(1, help="load generator processes"),
+        rate: float = typer.Option(
+            0.0, help="events/s offered, paced (e.g. 80% of the capacity a first run measured); 0: saturate"
+        ),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object per batch size"),
     ) -> None:
         """Events/s, p50/p99 latency and RSS per worker against the real broker (batches 1, 20, 100)."""
@@ -240,7 +282,7 @@ def register(bench_app: typer.Typer) -> None:
         console = Console(stderr=as_json)
         with console.status(f"benchmarking the collector ({count} workers) ..."):
             results = run_collector_bench(
-                settings, sizes=batch_sizes, seconds=seconds, workers=count, clients=clients, procs=procs
+                settings, sizes=batch_sizes, seconds=seconds, workers=count, clients=clients, procs=procs, rate=rate
             )
         if as_json:
             for figures in results:
@@ -258,6 +300,7 @@ def register(bench_app: typer.Typer) -> None:
             "max RSS/worker MB",
             "events/CPU-s",
             "errors",
+            "load avg",
         ):
             table.add_column(column, justify="right")
         for f in results:
@@ -270,5 +313,6 @@ def register(bench_app: typer.Typer) -> None:
                 f"{f.max_rss_mb_per_worker:.0f}",
                 f"{f.events_per_cpu_s:,.0f}",
                 str(f.errors),
+                f"{f.load_average:.2f}",
             )
         console.print(table)

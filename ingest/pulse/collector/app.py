@@ -12,6 +12,7 @@ import hashlib
 import logging
 import time
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,12 +32,12 @@ from starlette.routing import Route
 from pulse.collector import dims as dimensions
 from pulse.collector import metrics
 from pulse.collector.clients import AuthFailures, client_address
-from pulse.collector.enrich import InvalidEvent, enrich
+from pulse.collector.enrich import Arrival, InvalidEvent, enrich_arrived
 from pulse.collector.guard import Guard
 from pulse.collector.keys import KeyStore, RateLimiter, WriteKey
 from pulse.collector.openapi import openapi_document
 from pulse.collector.producer import EventProducer, ProduceError, Record
-from pulse.contracts.events import EnrichedEvent, EventName, Family, encode_event, family_of
+from pulse.contracts.events import FAMILY_OF, EnrichedEvent, EventName, Family, encode_event, family_of
 from pulse.contracts.segment import decode_message, decode_raw_batch
 from pulse.contracts.tracking import TrackingPlans
 from pulse.settings import Settings
@@ -113,6 +114,9 @@ class Collector:
         )
         self.dead_letter_topic = settings.kafka.topic(Family.DEAD_LETTER)
         self.topics = {family: settings.kafka.topic(family) for family in Family}
+        # Topic by event name as plain strings: hashing a StrEnum member runs Python code, per event.
+        self.topic_of_event = {str(name): self.topics[family] for name, family in FAMILY_OF.items()}
+        self.custom_topic = self.topics[family_of("")]
         self.plans = TrackingPlans.load(self.limits.tracking_plans)
         log.info("tracking plans loaded", extra={"sources": self.plans.sources})
         self.retry_after = {"Retry-After": str(self.limits.retry_after_s)}
@@ -178,16 +182,13 @@ class Collector:
         )
         return Record(self.dead_letter_topic, source.encode(), value)
 
+    def arrival(self, source: str, received_at: datetime, sent_at: datetime | None) -> Arrival:
+        """What the messages of one request share, prepared once for all of them."""
+        plan = self.plans.for_source(source)
+        return Arrival.of(received_at=received_at, source=source, sent_at=sent_at, plan=plan)
+
     def route(
-        self,
-        raw: bytes,
-        routed: Routed,
-        *,
-        index: int | None,
-        source: str,
-        received_at: datetime,
-        sent_at: datetime | None,
-        call: str | None = None,
+        self, raw: bytes | msgspec.Raw, routed: Routed, *, index: int | None, arrival: Arrival, call: str | None = None
     ) -> None:
         """Validate and enrich one message into ``routed.events``, or dead-letter it with its reason."""
         code = ""
@@ -203,10 +204,7 @@ class Collector:
                     raw = orjson.dumps(data)
                 message = decode_message(raw)
                 call = message.type
-                plan = self.plans.for_source(source)
-                routed.events.append(
-                    enrich(message, received_at=received_at, source=source, sent_at=sent_at, plan=plan)
-                )
+                routed.events.append(enrich_arrived(message, arrival))
                 return
             except (msgspec.ValidationError, msgspec.DecodeError, orjson.JSONDecodeError) as error:
                 reason, code = str(error), "schema"
@@ -215,7 +213,8 @@ class Collector:
             except Exception as error:  # a bug must cost one event a dead letter, never the request
                 log.exception("unexpected error validating an event")
                 reason, code = f"internal error: {error!r}", "internal"
-        routed.dead.append(self.dead_letter(raw, reason, code, source, received_at, call or ""))
+        payload = bytes(raw)
+        routed.dead.append(self.dead_letter(payload, reason, code, arrival.source, arrival.received_at, call or ""))
         routed.errors.append({"index": index, "reason": reason} if index is not None else {"reason": reason})
 
     async def contextualise(self, events: list[EnrichedEvent]) -> None:
@@ -236,10 +235,10 @@ class Collector:
                 dimensions.apply(event, found)
 
     def records(self, routed: Routed) -> list[Record]:
-        out = [
-            Record(self.topics[family_of(e.event)], e.partition_key, encode_event(e), e.event) for e in routed.events
-        ]
-        return out + routed.dead
+        topic, custom, encode = self.topic_of_event.get, self.custom_topic, encode_event
+        out = [Record(topic(e.event, custom), e.partition_key, encode(e), e.event) for e in routed.events]
+        out += routed.dead
+        return out
 
     async def deliver(self, records: list[Record]) -> None:
         started = time.perf_counter()
@@ -248,9 +247,9 @@ class Collector:
         except ProduceError as error:
             raise RequestRejected(503, f"event stream unavailable, retry later: {error}", self.retry_after) from error
         metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
-        for record in records:
-            if record.event:
-                metrics.ACCEPTED.labels(record.event).inc()
+        # One counter update per event name and request: labels() costs microseconds per call.
+        for event, count in Counter(record.event for record in records if record.event).items():
+            metrics.ACCEPTED.labels(event).inc(count)
 
     async def read(self, request: Request, key: WriteKey, call: str) -> bytes:
         """The request body, inflated; an undecodable one is dead-lettered before the 400."""
@@ -274,10 +273,9 @@ class Collector:
         await self.admit(key, len(envelope.batch))
         self.producer_precheck(len(envelope.batch))
         routed = Routed()
+        arrival = self.arrival(key.source, received_at, envelope.sent_at)
         for index, raw in enumerate(envelope.batch):
-            self.route(
-                bytes(raw), routed, index=index, source=key.source, received_at=received_at, sent_at=envelope.sent_at
-            )
+            self.route(raw, routed, index=index, arrival=arrival)
         await self.contextualise(routed.events)
         await self.deliver(self.records(routed))
         return JsonResponse(
@@ -291,7 +289,7 @@ class Collector:
         await self.admit(key, 1)
         self.producer_precheck(1)
         routed = Routed()
-        self.route(body, routed, index=None, source=key.source, received_at=datetime.now(UTC), sent_at=None, call=call)
+        self.route(body, routed, index=None, arrival=self.arrival(key.source, datetime.now(UTC), None), call=call)
         await self.contextualise(routed.events)
         await self.deliver(self.records(routed))
         if routed.errors:

@@ -130,8 +130,8 @@ def apply(event: EnrichedEvent, dims: Mapping[str, Dims]) -> None:
     ``enriched:profile`` for user context; a post event whose post the store does not know is
     flagged ``unknown_post`` (its author, category and hashtags stay empty/unknown).
     """
-    if event.user_id:
-        profile = dims.get(user_key(event.user_id)) or {}
+    profile = dims.get(user_key(event.user_id)) if event.user_id else None
+    if profile:  # most lookups find nothing to add: skip the per-field checks then
         filled = False
         for name in USER_FIELDS:
             if getattr(event, name) == UNKNOWN and name in profile:

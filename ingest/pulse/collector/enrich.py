@@ -8,6 +8,7 @@ what the plan tolerates is noted in ``flags``.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -139,6 +140,10 @@ def _text(value: Any) -> str:
 
 
 _ALLOW_ALL = default_plan("")
+_NO_PROPERTIES = Properties()
+_NO_TRAITS: dict[str, Any] = {}
+_SPEND_NAMES = MONEY_PROPERTIES["spend_micros"]
+_REVENUE_NAMES = MONEY_PROPERTIES["revenue_micros"]
 
 
 def plan_flags(plan: CompiledPlan, message: Message, name: str) -> list[str]:
@@ -206,6 +211,26 @@ def _code_of(problem: str) -> str:
     return "missing_property" if " lacks properties " in problem else "invalid"
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """What every message of one request shares: computed once per request, not once per event."""
+
+    received_at: datetime
+    source: str
+    #: The batch's ``sentAt``, used for messages without their own.
+    sent_at: datetime | None
+    plan: CompiledPlan
+    received_text: str
+    sent_text: str | None
+
+    @classmethod
+    def of(
+        cls, *, received_at: datetime, source: str, sent_at: datetime | None, plan: CompiledPlan = _ALLOW_ALL
+    ) -> Arrival:
+        sent_text = format_time(sent_at) if sent_at is not None else None
+        return cls(received_at, source, sent_at, plan, format_time(received_at), sent_text)
+
+
 def enrich(
     message: Message,
     *,
@@ -219,44 +244,67 @@ def enrich(
     A message without ``messageId`` gets a random one (flagged): every event carries an id, so
     duplicates from client retries can be removed downstream.
     """
+    return enrich_arrived(message, Arrival.of(received_at=received_at, source=source, sent_at=sent_at, plan=plan))
+
+
+def enrich_arrived(message: Message, arrival: Arrival) -> EnrichedEvent:
+    """:func:`enrich` with the request's shared part prepared: the collector's per-event path.
+
+    The event is built once, as the Struct that is encoded; nothing goes through a dict on the way.
+    """
     generated_id = not message.message_id
     if generated_id:
         message.message_id = str(uuid.uuid4())
     problems = contract_errors(message, strict_vocabulary=False)
     if problems:
         raise InvalidEvent("; ".join(problems), _code_of(problems[0]))
-    name = message.event if message.type == "track" and message.event else message.type
-    custom = message.type == "track" and name not in TRACK_EVENTS
+    call = message.type
+    name = message.event if call == "track" and message.event else call
+    custom = call == "track" and name not in TRACK_EVENTS
     flags: list[str] = ["message_id_generated"] if generated_id else []
-    flags += plan_flags(plan, message, name)
+    if call == "track":
+        flags += plan_flags(arrival.plan, message, name)
+    properties = message.properties
     promotable = lenient_properties(message, flags) if custom else typed_properties(message)
-    typed = promotable or Properties()
-    money = {
-        column: micros_of(getattr(typed, column), message.properties, names, flags, strict=not custom)
-        for column, names in MONEY_PROPERTIES.items()
-    }
-    if message.sent_at is None and sent_at is not None:
-        message.sent_at = sent_at
-    moment = event_time(message, received_at, flags)
+    typed = promotable or _NO_PROPERTIES
+    spend, revenue = typed.spend_micros, typed.revenue_micros
+    if spend is None or revenue is None:
+        strict = not custom
+        if spend is None:
+            spend = micros_of(None, properties, _SPEND_NAMES, flags, strict=strict)
+        if revenue is None:
+            revenue = micros_of(None, properties, _REVENUE_NAMES, flags, strict=strict)
+    if message.sent_at is None:
+        message.sent_at = arrival.sent_at
+        sent_text = arrival.sent_text
+    else:
+        sent_text = format_time(message.sent_at)
+    moment = event_time(message, arrival.received_at, flags)
     context = message.context
     location = context.location
-    traits = {**(context.traits or {}), **(message.traits if message.type == "identify" else {})}
+    if call == "identify" and message.traits:
+        traits = {**(context.traits or {}), **message.traits}
+    else:
+        traits = context.traits or _NO_TRAITS
     device_type, os_family, browser = device_of(context.user_agent or "")
     if device_type == UNKNOWN and context.device is not None and context.device.type:
         # Segment's mobile libraries put the platform here (ios, android), not the form factor.
         device_type = _PLATFORM_FORM_FACTOR.get(context.device.type.lower(), context.device.type.lower())
-    properties = message.properties
-    extra = properties if promotable is None else {k: v for k, v in properties.items() if k not in _PROMOTED_PROPERTIES}
+    if promotable is None or _PROMOTED_PROPERTIES.isdisjoint(properties):
+        extra = properties
+    else:
+        extra = {k: v for k, v in properties.items() if k not in _PROMOTED_PROPERTIES}
+    hashtags = typed.hashtags
     return EnrichedEvent(
         message_id=message.message_id,
-        call=message.type,
+        call=call,
         event=name,
         event_time=format_time(moment),
-        received_at=format_time(received_at),
-        sent_at=format_time(message.sent_at) if message.sent_at else None,
+        received_at=arrival.received_text,
+        sent_at=sent_text,
         user_id=_text(message.user_id),
         anonymous_id=_text(message.anonymous_id),
-        source=source,
+        source=arrival.source,
         session_id=typed.session_id or context.session_id or "",
         country=(location.country if location and location.country else _text(traits.get("country"))) or UNKNOWN,
         region=(location.region if location and location.region else _text(traits.get("region"))) or UNKNOWN,
@@ -271,12 +319,12 @@ def enrich(
         post_id=typed.post_id or "",
         author_id=typed.author_id or "",
         category=typed.category or UNKNOWN,
-        hashtags=[tag.lstrip("#").lower() for tag in typed.hashtags or ()],
+        hashtags=[tag.lstrip("#").lower() for tag in hashtags] if hashtags else [],
         search_query=typed.query or "",
         campaign_id=typed.campaign_id or "",
         creative_id=typed.creative_id or "",
-        spend_micros=money["spend_micros"],
-        revenue_micros=money["revenue_micros"],
-        properties=orjson.dumps(extra).decode(),
+        spend_micros=spend,
+        revenue_micros=revenue,
+        properties=orjson.dumps(extra).decode() if extra else "{}",
         flags=flags,
     )

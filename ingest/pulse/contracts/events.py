@@ -89,7 +89,10 @@ CLICKHOUSE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 def format_time(moment: datetime) -> str:
     """A UTC instant as ClickHouse's DateTime64(3) text form (``2026-11-22 10:00:00.123``)."""
-    # isoformat is ~20x faster than strftime, and this runs several times per collected event.
+    # isoformat is ~20x faster than strftime, and this runs several times per collected event;
+    # most instants are already UTC (a "Z" timestamp), and then cutting "+00:00" off beats converting.
+    if moment.tzinfo is UTC:
+        return moment.isoformat(" ", "milliseconds")[:23]
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds")
 
 
