@@ -35,6 +35,7 @@ from pulse.bench.collector import _cpu_s, _rss_mb, _workers, measure
 from pulse.bench.stats import percentile
 from pulse.contracts.events import Family
 from pulse.settings import Settings
+from pulse.tls import async_redis, kafka_options
 from pulse.worker.health import answers_ok
 
 TIMEOUT_S = 10.0
@@ -215,7 +216,7 @@ async def _offer(
 
 async def _read_ids(settings: Settings) -> Counter[str]:
     """message_id -> how often it is in the run's topics (all families but dead letters)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_options(settings.kafka), enable_auto_commit=False)
     await consumer.start()
     try:
         families = [f for f in Family if f is not Family.DEAD_LETTER]
@@ -289,9 +290,7 @@ def run_overload(
     url = f"http://{host}:{port}"
 
     async def create_key() -> str:
-        from redis.asyncio import Redis
-
-        redis = Redis.from_url(settings.redis.url)
+        redis = async_redis(settings.redis)
         try:
             return (await KeyStore(redis).create(run))[0]
         finally:
