@@ -8,7 +8,8 @@ Kafka, commits and retries are the worker's (``pulse.worker.offset_ranges``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 
 import orjson
 from aiokafka import TopicPartition
@@ -17,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from pulse.contracts.events import Family
 from pulse.loader import metrics
-from pulse.loader.batching import Intent, PartitionBatch
+from pulse.loader.batching import DeadLetter, Intent, OffsetRange, PartitionBatch
 from pulse.settings import Settings
 from pulse.warehouse.client import ClientPerThread
 from pulse.worker.client_retries import RecentIds
@@ -135,35 +136,85 @@ class WarehouseSink:
         return [str(row[0]) for row in reversed(rows)]
 
     def write(self, batch: PartitionBatch) -> None:
-        """Record the intent (unless rebuilding one), then insert rows and dead letters under its token."""
-        offsets = batch.offsets
-        if not batch.rebuild:
-            self._clients.client.insert(
+        """One batch alone (see ``write_all``)."""
+        self.write_all([batch], verify=False)
+
+    def write_all(self, batches: Sequence[PartitionBatch], *, verify: bool) -> None:
+        """Record the new ranges as intents (one insert), then insert every batch's rows together: one
+        insert per target table under the flush's token. Rebuilt ranges, and every range when
+        ``verify`` (a retry: the last attempt may have landed), first drop the offsets already stored."""
+        new = [batch.offsets for batch in batches if not batch.rebuild]
+        client = self._clients.client
+        if new:
+            client.insert(
                 INTENTS_TABLE,
-                [[offsets.topic, offsets.partition, offsets.first, offsets.last, offsets.token]],
+                [[r.topic, r.partition, r.first, r.last, r.token] for r in new],
                 column_names=["topic", "partition", "first_offset", "last_offset", "token"],
             )
-        settings = {"insert_deduplication_token": offsets.token}
-        if batch.rows and batch.rejected:
+        checked = [batch for batch in batches if verify or batch.rebuild]
+        stored = self.stored_offsets([batch.offsets for batch in checked]) if checked else {}
+        events: list[bytes] = []
+        rejected: list[bytes] = []
+        dead: list[bytes] = []
+        for batch in batches:
+            skip = stored.get((batch.topic, batch.partition), set())
+            (rejected if batch.rejected else events).extend(batch.rows_except(skip))
+            dead.extend(_dead_letter_rows(batch, batch.dead_letters_except(skip)))
+        settings = {"insert_deduplication_token": flush_token([batch.offsets for batch in batches])}
+        if rejected:
             # failed_at is ISO-8601 with an offset, as the collector writes it
             rejected_settings = {**settings, "date_time_input_format": "best_effort"}
-            self._clients.client.raw_insert(
-                REJECTED_TABLE, None, batch.json_each_row(), settings=rejected_settings, fmt="JSONEachRow"
+            client.raw_insert(REJECTED_TABLE, None, b"\n".join(rejected), settings=rejected_settings, fmt="JSONEachRow")
+        if events:
+            client.raw_insert(EVENTS_TABLE, None, b"\n".join(events), settings=settings, fmt="JSONEachRow")
+        if dead:
+            client.raw_insert(DEAD_LETTERS_TABLE, None, b"\n".join(dead), settings=settings, fmt="JSONEachRow")
+
+    def stored_offsets(self, ranges: Sequence[OffsetRange]) -> dict[tuple[str, int], set[int]]:
+        """The offsets of ``ranges`` the warehouse already holds, in any of the loader's tables."""
+        parameters: dict[str, object] = {}
+        for n, r in enumerate(ranges):
+            parameters |= {f"t{n}": r.topic, f"p{n}": r.partition, f"first{n}": r.first, f"last{n}": r.last}
+        stored: dict[tuple[str, int], set[int]] = {}
+        for table, (topic, partition, offset) in _LINEAGE.items():
+            where = " OR ".join(
+                f"({topic} = {{t{n}:String}} AND {partition} = {{p{n}:UInt16}}"
+                f" AND {offset} BETWEEN {{first{n}:UInt64}} AND {{last{n}:UInt64}})"
+                for n in range(len(ranges))
             )
-        elif batch.rows:
-            rows = batch.json_each_row()
-            self._clients.client.raw_insert(EVENTS_TABLE, None, rows, settings=settings, fmt="JSONEachRow")
-        if batch.dead_letters:
-            lines = b"\n".join(
-                orjson.dumps(
-                    {
-                        "topic": offsets.topic,
-                        "partition": offsets.partition,
-                        "offset": dead.offset,
-                        "raw_message": dead.raw_message.decode("utf-8", errors="replace"),
-                        "error": dead.error,
-                    }
-                )
-                for dead in batch.dead_letters
-            )
-            self._clients.client.raw_insert(DEAD_LETTERS_TABLE, None, lines, settings=settings, fmt="JSONEachRow")
+            query = f"SELECT {topic}, {partition}, {offset} FROM {table} WHERE {where}"
+            for t, p, o in self._clients.client.query(query, parameters=parameters).result_rows:
+                stored.setdefault((str(t), int(p)), set()).add(int(o))
+        return stored
+
+
+#: Each table the loader writes, with its (topic, partition, offset) lineage columns.
+_LINEAGE = {
+    EVENTS_TABLE: ("kafka_topic", "kafka_partition", "kafka_offset"),
+    REJECTED_TABLE: ("kafka_topic", "kafka_partition", "kafka_offset"),
+    DEAD_LETTERS_TABLE: ("topic", "partition", "offset"),
+}
+
+
+def flush_token(ranges: Sequence[OffsetRange]) -> str:
+    """The deduplication token of one flush: its range's own token when it holds one range (as every
+    insert before flushes were grouped), else a digest of its ranges' tokens."""
+    tokens = sorted(r.token for r in ranges)
+    if len(tokens) == 1:
+        return tokens[0]
+    return "flush/" + hashlib.sha256("\n".join(tokens).encode()).hexdigest()
+
+
+def _dead_letter_rows(batch: PartitionBatch, dead_letters: Sequence[DeadLetter]) -> list[bytes]:
+    return [
+        orjson.dumps(
+            {
+                "topic": batch.topic,
+                "partition": batch.partition,
+                "offset": dead.offset,
+                "raw_message": dead.raw_message.decode("utf-8", errors="replace"),
+                "error": dead.error,
+            }
+        )
+        for dead in dead_letters
+    ]
