@@ -1,9 +1,40 @@
-"""The loader's offset-range sink: batches into the warehouse, intents and tokens making them exactly-once.
+"""The loader's sink: every partition's batch of a flush in one insert per table, exactly once.
 
-Before inserting a range the loader appends it to ``loader_batches`` (the intent), then inserts its
-rows under ``insert_deduplication_token`` = the range's token, so the re-insert of a range (after a
-crash between insert and commit, or a replay by a new consumer group) is dropped by the warehouse.
-Kafka, commits and retries are the worker's (``pulse.worker.offset_ranges``).
+A flush (``pulse.worker.offset_ranges``: when one partition's batch is due by size or age, every
+batch is cut) first appends each new range to ``loader_batches`` (the intents, one insert), then
+inserts the rows of all its batches -- every topic that feeds ``events``, every partition -- as one
+block into ``events`` (and one into ``rejected_events``, one into ``loader_dead_letters``) under
+``insert_deduplication_token`` = the flush's token (a digest of its ranges; a single range keeps the
+range's own token, as before flushes were grouped). So the ~20 materialized views below ``events``
+run once per flush instead of once per partition and topic, and the warehouse writes a part per
+flush instead of one per range.
+
+Why every message is still stored exactly once. Each row carries its Kafka coordinates (topic,
+partition, offset), and every row of a block is in the table once that block's insert returned.
+- Retry of a write that failed (timeout, warehouse down): the same batches go again under the same
+  token, so a first attempt that did land (or still lands) is dropped by the warehouse; a retry also
+  drops, before sending, every offset already stored (``verify``).
+- kill -9 between insert and commit: the offsets stay uncommitted, and the ranges were recorded as
+  intents before the insert. Whoever owns a partition next -- this loader restarted, or after a
+  rebalance a loader owning only some of the flush's partitions -- cuts those ranges again
+  (``rebuild``) and inserts only the offsets of them the warehouse does not hold yet
+  (``stored_offsets``, read from the lineage columns of the three tables). Nothing depends on
+  owning all of the old flush's partitions or on reproducing its token: each partition is repaired
+  from its own rows. A range that was never inserted is inserted whole; one that was is skipped.
+  Kafka hands a dead loader's partitions on only after its session timeout (10 s), by when its last
+  insert has long returned; a warehouse still executing it then would be the only way to store a
+  range twice (a flush cut again with the same ranges reuses the token, so even that is dropped).
+- Rebalance with a write in flight: the revoking loader holds the group's rebalance until its write
+  attempt returned and starts no attempt for a revoked partition (``Assignments``,
+  ``OffsetRangeWorker.release``), so the next owner's ``stored_offsets`` sees everything the previous
+  owner will ever write of that partition. (A loader frozen longer than the session timeout, which
+  Kafka cannot fence from the warehouse, is the one case outside this: the previous per-range tokens
+  did not cover its later ranges either.)
+- Redelivery (a new consumer group, an offset reset): every offset since the committed one lies in a
+  recorded intent, so it is rebuilt and finds its rows stored: nothing is inserted again.
+- A client's retry (same messageId at a later offset) is dropped by ``RecentIds``, as before.
+The check reads a partition's offsets inside the rebuilt ranges only; a rebuild happens after a crash
+(one flush) or a replay, never on the steady path, which inserts without reading.
 """
 
 from __future__ import annotations
