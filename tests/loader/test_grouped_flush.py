@@ -97,13 +97,16 @@ async def crash_after_insert(settings: Settings, topic: str) -> None:
     finally:
         await consumer.stop()
     sink = WarehouseSink(settings, lambda: connect(settings))
-    await asyncio.to_thread(sink.write_all, list(batches.values()), verify=False)
+    await asyncio.to_thread(sink.write_all, list(batches.values()))
 
 
 async def load(settings: Settings, topic: str, group_id: str, workers: int) -> list[int]:
     """Run ``workers`` loaders in one group until it committed every partition's end; returns how
     many partitions each owned at the end."""
-    loader = settings.loader.model_copy(update={"group_id": group_id, "max_batch_age_ms": 200})
+    loader = settings.loader.model_copy(
+        update={"group_id": group_id, "max_batch_age_ms": 200, "group_partitions": True}
+    )
+    settings = settings.model_copy(update={"loader": loader})
     running = []
     for n in range(workers):
         sink = WarehouseSink(settings, lambda: connect(settings))

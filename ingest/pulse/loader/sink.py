@@ -1,4 +1,10 @@
-"""The loader's sink: every partition's batch of a flush in one insert per table, exactly once.
+"""The loader's sink: offset ranges into the warehouse, exactly once, one insert per range or per flush.
+
+Per range (the default, ``PULSE_LOADER__GROUP_PARTITIONS=false``): each partition's range is recorded
+as an intent, then inserted under its own token; a rebuild re-inserts the same range under the same
+token, which ``events`` drops and each view below completes if it missed it.
+
+Per flush (``PULSE_LOADER__GROUP_PARTITIONS=true``), described below.
 
 A flush (``pulse.worker.offset_ranges``: when one partition's batch is due by size or age, every
 batch is cut) first appends each new range to ``loader_batches`` (the intents, one insert), then
@@ -11,19 +17,23 @@ flush instead of one per range.
 
 Why every message is still stored exactly once. Each row carries its Kafka coordinates (topic,
 partition, offset), and every row of a block is in the table once that block's insert returned.
-- Retry of a write that failed (timeout, warehouse down): the same batches go again under the same
-  token, so a first attempt that did land (or still lands) is dropped by the warehouse; a retry also
-  drops, before sending, every offset already stored (``verify``).
+- Retry of a write that failed (timeout, warehouse down): the same block goes again under the same
+  token, so a first attempt that did land (or still lands) is dropped by ``events``, and each view
+  below writes the block unless it already has it (``deduplicate_blocks_in_dependent_materialized_views``):
+  a warehouse that died halfway through the views is completed, as with the per-range tokens.
 - kill -9 between insert and commit: the offsets stay uncommitted, and the ranges were recorded as
   intents before the insert. Whoever owns a partition next -- this loader restarted, or after a
   rebalance a loader owning only some of the flush's partitions -- cuts those ranges again
   (``rebuild``) and inserts only the offsets of them the warehouse does not hold yet
-  (``stored_offsets``, read from the lineage columns of the three tables). Nothing depends on
-  owning all of the old flush's partitions or on reproducing its token: each partition is repaired
-  from its own rows. A range that was never inserted is inserted whole; one that was is skipped.
-  Kafka hands a dead loader's partitions on only after its session timeout (10 s), by when its last
-  insert has long returned; a warehouse still executing it then would be the only way to store a
-  range twice (a flush cut again with the same ranges reuses the token, so even that is dropped).
+  (``stored_offsets``, read from the lineage columns of the three tables), once every loader insert
+  the warehouse is still executing has ended (``wait_for_inserts_in_flight``: rows of ``events`` are
+  visible before its views are written, so only then does a commit still mean the rollups hold the
+  rows too). Nothing depends on owning all of the old flush's partitions or on reproducing its
+  token: each partition is repaired from its own rows. A range never inserted is inserted whole; one
+  that was is skipped. (Not covered, unlike with per-range tokens: the warehouse itself dying inside
+  the views of that very insert *and* the loader dying before its retry -- the rows are in ``events``,
+  so the rebuild skips them, and the views that had not run miss them.)
+  ``system.processes`` is per server: on a cluster, the loader's inserts must go to one node.
 - Rebalance with a write in flight: the revoking loader holds the group's rebalance until its write
   attempt returned and starts no attempt for a revoked partition (``Assignments``,
   ``OffsetRangeWorker.release``), so the next owner's ``stored_offsets`` sees everything the previous
@@ -40,6 +50,7 @@ The check reads a partition's offsets inside the rebuilt ranges only; a rebuild 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 import orjson
@@ -68,6 +79,14 @@ WHERE topic = {topic:String}
 ORDER BY partition, first_offset
 """
 
+#: The ``log_comment`` of the loader's data inserts: what ``wait_for_inserts_in_flight`` looks for.
+LOADER_INSERT = "pulse-loader"
+
+_LOADER_INSERTS = """
+SELECT query_id FROM system.processes
+WHERE query_kind = 'Insert' AND Settings['log_comment'] = {comment:String}
+"""
+
 _RECENT_IDS = """
 SELECT message_id
 FROM events
@@ -90,6 +109,8 @@ class WarehouseSink:
 
     def __init__(self, settings: Settings, connect: Callable[[], Client]) -> None:
         self.settings = settings.loader
+        #: Whether the worker hands over every batch of a flush at once (``write_all``).
+        self.groups_partitions = settings.loader.group_partitions
         self.rejected_topic = settings.kafka.topic(Family.DEAD_LETTER)
         self.recent_ids: dict[TopicPartition, RecentIds] = {}
         self._clients = ClientPerThread(connect)
@@ -167,13 +188,17 @@ class WarehouseSink:
         return [str(row[0]) for row in reversed(rows)]
 
     def write(self, batch: PartitionBatch) -> None:
-        """One batch alone (see ``write_all``)."""
-        self.write_all([batch], verify=False)
+        """One range alone, under its own token: a rebuild re-inserts it whole and the warehouse drops
+        it (``events``) or completes it (the views that missed it) -- the per-range mode."""
+        self._insert([batch], skip_stored=False)
 
-    def write_all(self, batches: Sequence[PartitionBatch], *, verify: bool) -> None:
+    def write_all(self, batches: Sequence[PartitionBatch]) -> None:
         """Record the new ranges as intents (one insert), then insert every batch's rows together: one
-        insert per target table under the flush's token. Rebuilt ranges, and every range when
-        ``verify`` (a retry: the last attempt may have landed), first drop the offsets already stored."""
+        insert per target table under the flush's token. Rebuilt ranges first drop the offsets the
+        warehouse already holds (once no loader insert is still running)."""
+        self._insert(batches, skip_stored=True)
+
+    def _insert(self, batches: Sequence[PartitionBatch], *, skip_stored: bool) -> None:
         new = [batch.offsets for batch in batches if not batch.rebuild]
         client = self._clients.client
         if new:
@@ -182,8 +207,11 @@ class WarehouseSink:
                 [[r.topic, r.partition, r.first, r.last, r.token] for r in new],
                 column_names=["topic", "partition", "first_offset", "last_offset", "token"],
             )
-        checked = [batch for batch in batches if verify or batch.rebuild]
-        stored = self.stored_offsets([batch.offsets for batch in checked]) if checked else {}
+        checked = [batch for batch in batches if batch.rebuild and skip_stored]
+        stored: dict[tuple[str, int], set[int]] = {}
+        if checked:
+            self.wait_for_inserts_in_flight()
+            stored = self.stored_offsets([batch.offsets for batch in checked])
         events: list[bytes] = []
         rejected: list[bytes] = []
         dead: list[bytes] = []
@@ -191,7 +219,10 @@ class WarehouseSink:
             skip = stored.get((batch.topic, batch.partition), set())
             (rejected if batch.rejected else events).extend(batch.rows_except(skip))
             dead.extend(_dead_letter_rows(batch, batch.dead_letters_except(skip)))
-        settings = {"insert_deduplication_token": flush_token([batch.offsets for batch in batches])}
+        settings = {
+            "insert_deduplication_token": flush_token([batch.offsets for batch in batches]),
+            "log_comment": LOADER_INSERT,
+        }
         if rejected:
             # failed_at is ISO-8601 with an offset, as the collector writes it
             rejected_settings = {**settings, "date_time_input_format": "best_effort"}
@@ -200,6 +231,22 @@ class WarehouseSink:
             client.raw_insert(EVENTS_TABLE, None, b"\n".join(events), settings=settings, fmt="JSONEachRow")
         if dead:
             client.raw_insert(DEAD_LETTERS_TABLE, None, b"\n".join(dead), settings=settings, fmt="JSONEachRow")
+
+    def wait_for_inserts_in_flight(self, poll_s: float = 0.1) -> None:
+        """Return once every loader insert the warehouse is executing now has finished.
+
+        Rows of ``events`` are visible before the views below it have written theirs, and an insert
+        sent by a loader that died meanwhile still runs to its end. Skipping its rows before it ended
+        would commit offsets whose rollups are not written yet (and a failed end would lose them).
+        """
+        running = self._loader_inserts()
+        while running:
+            time.sleep(poll_s)
+            running &= self._loader_inserts()
+
+    def _loader_inserts(self) -> set[str]:
+        rows = self._clients.client.query(_LOADER_INSERTS, parameters={"comment": LOADER_INSERT}).result_rows
+        return {str(row[0]) for row in rows}
 
     def stored_offsets(self, ranges: Sequence[OffsetRange]) -> dict[tuple[str, int], set[int]]:
         """The offsets of ``ranges`` the warehouse already holds, in any of the loader's tables."""

@@ -15,11 +15,12 @@ The seam is ``OffsetRangeSink``: blocking calls (run in worker threads) that kno
 the batch format; everything about Kafka (assignment, batching per partition, bounded parallel
 writes, commits, lag, health) is here, once.
 
-A sink that also has ``write_all`` (a ``GroupSink``: the loader's warehouse) gets every partition's
+A sink that also has ``write_all`` and sets ``groups_partitions`` (a ``GroupSink``: the loader's
+warehouse with ``PULSE_LOADER__GROUP_PARTITIONS``) gets every partition's
 batch of a flush in one call, so it can store them in one write: when one batch is due, every
 batch that may be cut is flushed with it. Such a sink cannot rewrite "the same range under the
 same name" for a range alone, so it must itself skip what a previous write already stored of a
-rebuilt range (and, after a failed attempt, of every range: ``verify``). That check is only sound
+rebuilt range. That check is only sound
 if no other write of those partitions can still land afterwards, so a revocation waits for the
 write attempt in flight, and no attempt starts for a partition being revoked (``release``).
 """
@@ -116,9 +117,13 @@ class OffsetRangeSink(Protocol[B, P]):
 class GroupSink(OffsetRangeSink[B, P], Protocol):
     """A sink that stores the batches of several partitions in one write (see the module docstring)."""
 
-    def write_all(self, batches: Sequence[B], *, verify: bool) -> None:
+    #: Whether the worker should hand it every batch of a flush at once.
+    groups_partitions: bool
+
+    def write_all(self, batches: Sequence[B]) -> None:
         """Blocking: record the intents of the new ranges, then write every batch together, skipping
-        what the store already holds of rebuilt ranges and, when ``verify`` (a retry), of every range."""
+        what the store already holds of rebuilt ranges. A retry gets the same batches (fewer if a
+        partition was revoked meanwhile) and must be idempotent, as ``write``."""
 
 
 class GroupSettings(Protocol):
@@ -290,7 +295,7 @@ class OffsetRangeWorker(Generic[B, P]):
 
     @property
     def _grouping(self) -> bool:
-        return callable(getattr(self.sink, "write_all", None))
+        return bool(getattr(self.sink, "groups_partitions", False)) and callable(getattr(self.sink, "write_all", None))
 
     async def _write_all(self, due: list[tuple[TopicPartition, B]]) -> None:
         """Write different partitions' batches side by side (at most one per partition, so each
@@ -309,16 +314,13 @@ class OffsetRangeWorker(Generic[B, P]):
         partitions revoked meanwhile), then commit all their offsets at once."""
         sink: GroupSink[B, P] = self.sink  # type: ignore[assignment]
         group = due
-        attempts = 0
 
         async def attempt() -> None:
-            nonlocal group, attempts
+            nonlocal group
             async with self._attempt:
                 group = [(tp, batch) for tp, batch in group if self.assignments.owns(tp)]
                 if group:
-                    attempts += 1
-                    batches = [batch for _, batch in group]
-                    await asyncio.to_thread(sink.write_all, batches, verify=attempts > 1)
+                    await asyncio.to_thread(sink.write_all, [batch for _, batch in group])
 
         started = time.perf_counter()
         await self._retrying("write", attempt, due[0][1])
