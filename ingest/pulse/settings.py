@@ -244,6 +244,13 @@ class LoaderSettings(BaseModel):
     max_batch_rows: int = 50_000
     max_batch_age_ms: int = 500
     max_concurrent_writes: int = Field(default=4, description="partitions' batches inserted side by side")
+    group_partitions: bool = Field(
+        default=False,
+        description=(
+            "one insert per flush across every partition and topic (far fewer inserts); off: one per "
+            "partition's range (see pulse.loader.sink for what is proven of each)"
+        ),
+    )
     metrics_port: int = 9464
     dedup_window_s: int = Field(
         default=3600, description="a messageId seen on the same partition this recently is a client retry: dropped"

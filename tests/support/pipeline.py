@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from pulse.contracts.events import Family
 from pulse.generator.sender import send
@@ -20,6 +21,7 @@ from pulse.generator.traffic import TrafficGenerator
 from pulse.generator.truth import AdTotals, TruthReport
 from pulse.pipeline.services import pipeline_specs, start_pipeline, supervisor_for
 from pulse.settings import Settings
+from pulse.tls import kafka_options
 
 
 def collector_url(settings: Settings) -> str:
@@ -77,13 +79,22 @@ def ad_totals(row: Mapping[str, Any]) -> AdTotals:
 
 
 async def topic_end_offsets(consumer: AIOKafkaConsumer, settings: Settings) -> dict[TopicPartition, int]:
-    """The end offset of every partition of every event topic (the loader's and the archiver's input)."""
-    await consumer.topics()  # loads metadata for every topic
-    partitions = [
-        TopicPartition(topic, p)
-        for topic in (settings.kafka.topic(f) for f in Family)
-        for p in sorted(consumer.partitions_for_topic(topic) or ())
-    ]
+    """The end offset of every partition of every event topic (the loader's and the archiver's input).
+
+    The partitions come from the broker (``describe_topics``), not from the consumer: one that
+    subscribed to nothing has no topic's metadata (``consumer.topics()`` fetches it into a copy it
+    does not keep), and no partitions would let every "caught up" check built on this pass at once.
+    """
+    names = [settings.kafka.topic(f) for f in Family]
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic["topic"], p["partition"]) for topic in described for p in topic["partitions"]]
+    if {tp.topic for tp in partitions} != set(names):
+        raise AssertionError(f"the broker describes no partitions for some of {names}: {described}")
     ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
     return ends
 

@@ -66,6 +66,45 @@ def metrics(
 
 
 @app.command()
+def views(
+    sizes: str = typer.Option("100,1000,10000", help="events per insert, comma-separated"),
+    inserts: int = typer.Option(10, min=1, help="inserts measured per size"),
+    hour_events: int = typer.Option(1_000_000, min=1_000, help="events in the last hour the refreshes recompute"),
+    repeat: int = typer.Option(3, min=1, help="runs of each refresh (the median is shown)"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as one JSON object"),
+) -> None:
+    """CPU per insert of the view cascade (fixed and per event) and per live-snapshot refresh (in-process chDB)."""
+    from pulse.bench.views import measure
+
+    console = Console(stderr=as_json)
+    with console.status("inserting, then refreshing the live snapshots ..."):
+        result = measure(
+            sizes=[int(size) for size in sizes.split(",")], inserts=inserts, hour_events=hour_events, repeat=repeat
+        )
+    if as_json:
+        print(orjson.dumps(asdict(result)).decode())
+        return
+    table = Table("events per insert", "inserts", "CPU ms per insert", "CPU µs per event", title="pulse bench views")
+    for cost in result.inserts:
+        table.add_row(f"{cost.rows_per_insert:,}", str(cost.inserts), f"{cost.cpu_ms_per_insert:,.2f}",
+                      f"{cost.cpu_us_per_event:,.2f}")  # fmt: skip
+    console.print(table)
+    refreshes = Table(
+        "refreshed view",
+        "CPU ms per refresh",
+        "cores at its period",
+        title=f"{result.hour_events:,} events in the last hour",
+    )
+    for refresh in result.refreshes:
+        refreshes.add_row(refresh.view, f"{refresh.cpu_ms_per_refresh:,.1f}", f"{refresh.cores_at_its_period:.3f}")
+    console.print(refreshes)
+    console.print(
+        f"{result.materialized_views} materialized views; per insert {result.fixed_cpu_ms_per_insert} ms CPU "
+        f"+ {result.marginal_cpu_us_per_event} µs per event; load average {result.load_average}"
+    )
+
+
+@app.command()
 def queries(
     events: Events = 100_000_000,
     days: Days = 1.0,

@@ -97,6 +97,10 @@ class HotUpdater:
         with contextlib.suppress(KeyError):
             metrics.LAG.remove(tp.topic, str(tp.partition))
 
+    async def release(self, revoked: list[TopicPartition]) -> None:
+        """Nothing to wait for: a batch and its marker are applied in one Redis transaction, so the
+        next owner's marker read already orders it (see ``pulse.hot.writer``)."""
+
     async def recover(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Read each partition's marker and resume right after it (or at the commit, if later),
         first re-reading the recent messages whose retries must still be recognised."""

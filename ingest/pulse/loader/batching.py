@@ -1,15 +1,15 @@
-"""Offset-range batches: one Kafka partition's consecutive messages, inserted as one block.
+"""Offset-range batches: one Kafka partition's consecutive messages, cut into a range.
 
-A batch is identified by its range, and the range names its deduplication token. If the loader
-dies after inserting but before committing offsets, the next owner of the partition rebuilds the
-same range (it was recorded as an intent before the insert), so the re-insert carries the same
-token and the warehouse drops it: rollups count every message exactly once.
+A batch is identified by its range, recorded as an intent before its rows are inserted. The loader
+inserts the batches of every partition due at a flush together (``pulse.loader.sink``); a rebuilt
+range (after a crash between insert and commit) drops the offsets the warehouse already holds, so
+rollups count every message exactly once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 
 import msgspec
@@ -83,6 +83,8 @@ class PartitionBatch:
     first: int | None = None
     last: int = -1
     rows: list[bytes] = field(default_factory=list)
+    #: The Kafka offset of each of ``rows`` (same order): what a rebuild compares with stored rows.
+    row_offsets: list[int] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     #: Messages dropped because their messageId was a client retry (see ``pulse.worker.client_retries``).
     duplicates: int = 0
@@ -122,6 +124,7 @@ class PartitionBatch:
         event.kafka_partition = self.partition
         event.kafka_offset = offset
         self.rows.append(_encode(event))
+        self.row_offsets.append(offset)
 
     def _add_rejected(self, offset: int, value: bytes | None) -> None:
         try:
@@ -133,6 +136,7 @@ class PartitionBatch:
             return
         record.kafka_topic, record.kafka_partition, record.kafka_offset = self.topic, self.partition, offset
         self.rows.append(_encode(record))
+        self.row_offsets.append(offset)
 
     def is_ready(self, max_rows: int, max_age_s: float, now: float | None = None) -> bool:
         if self.first is None:
@@ -151,3 +155,13 @@ class PartitionBatch:
 
     def json_each_row(self) -> bytes:
         return b"\n".join(self.rows)
+
+    def rows_except(self, stored: Set[int]) -> list[bytes]:
+        """The rows whose offsets are not in ``stored`` (offsets the warehouse already holds)."""
+        if not stored:
+            return self.rows
+        return [row for row, offset in zip(self.rows, self.row_offsets, strict=True) if offset not in stored]
+
+    def dead_letters_except(self, stored: Set[int]) -> list[DeadLetter]:
+        """The dead letters whose offsets are not in ``stored``."""
+        return [dead for dead in self.dead_letters if dead.offset not in stored]

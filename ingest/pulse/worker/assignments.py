@@ -5,6 +5,9 @@ so a newly assigned partition must not be read before that state was loaded: rec
 earlier could be cut into different ranges, or counted twice. aiokafka assigns (and may already
 fetch) before it awaits ``on_partitions_assigned``, so the partitions are paused and marked as held
 before the first ``await``; records of a held partition are ignored and read again after the seek.
+Revoked partitions are held too while the owner ``release``s them (waits for its write in flight):
+the group completes the rebalance only after this callback returns, so the next owner never reads
+the store while this worker may still write to it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ class PartitionOwner(Protocol):
     def forget(self, tp: TopicPartition) -> None:
         """Drop what is held for a partition no longer owned: it is not committed, so its next owner
         reads it again. Also called for a partition revoked while ``recover`` ran."""
+
+    async def release(self, revoked: list[TopicPartition]) -> None:
+        """Return once no write of ``revoked`` is in flight (``owns`` is already False for them), so
+        their next owner's recovery sees everything this worker will ever store of them."""
 
     async def recover(self, partitions: list[TopicPartition]) -> Mapping[TopicPartition, int]:
         """Load each partition's state from the store (retrying until it answers) and return the
@@ -42,7 +49,10 @@ class Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
         return tp not in self.held and tp in self.consumer.assignment()
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        for tp in revoked:
+        partitions = list(revoked)
+        self.held.update(partitions)  # no write may start for them any more
+        await self.owner.release(partitions)
+        for tp in partitions:
             self.held.discard(tp)
             self.owner.forget(tp)
 

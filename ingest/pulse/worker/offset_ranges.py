@@ -14,6 +14,15 @@ from the range alone (the loader's warehouse, the archiver's S3 bucket):
 The seam is ``OffsetRangeSink``: blocking calls (run in worker threads) that know the store and
 the batch format; everything about Kafka (assignment, batching per partition, bounded parallel
 writes, commits, lag, health) is here, once.
+
+A sink that also has ``write_all`` and sets ``groups_partitions`` (a ``GroupSink``: the loader's
+warehouse with ``PULSE_LOADER__GROUP_PARTITIONS``) gets every partition's
+batch of a flush in one call, so it can store them in one write: when one batch is due, every
+batch that may be cut is flushed with it. Such a sink cannot rewrite "the same range under the
+same name" for a range alone, so it must itself skip what a previous write already stored of a
+rebuilt range. That check is only sound
+if no other write of those partitions can still land afterwards, so a revocation waits for the
+write attempt in flight, and no attempt starts for a partition being revoked (``release``).
 """
 
 from __future__ import annotations
@@ -105,6 +114,18 @@ class OffsetRangeSink(Protocol[B, P]):
         """Count a failed sink call (``operation``: "recovery" or "write") in the sink's metrics."""
 
 
+class GroupSink(OffsetRangeSink[B, P], Protocol):
+    """A sink that stores the batches of several partitions in one write (see the module docstring)."""
+
+    #: Whether the worker should hand it every batch of a flush at once.
+    groups_partitions: bool
+
+    def write_all(self, batches: Sequence[B]) -> None:
+        """Blocking: record the intents of the new ranges, then write every batch together, skipping
+        what the store already holds of rebuilt ranges. A retry gets the same batches (fewer if a
+        partition was revoked meanwhile) and must be idempotent, as ``write``."""
+
+
 class GroupSettings(Protocol):
     """The settings every offset-range worker has (``LoaderSettings``, ``ArchiveSettings``)."""
 
@@ -150,6 +171,8 @@ class OffsetRangeWorker(Generic[B, P]):
         #: Next offset to write per partition (what lag is measured from).
         self.next_offset: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
+        #: Held for the length of one write attempt, so a revocation can wait for the one in flight.
+        self._attempt = asyncio.Lock()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -173,6 +196,12 @@ class OffsetRangeWorker(Generic[B, P]):
         self.sink.forget(tp)
         with contextlib.suppress(KeyError):
             self.lag.remove(tp.topic, str(tp.partition))
+
+    async def release(self, revoked: list[TopicPartition]) -> None:
+        """Wait for the write attempt in flight: once this returns, nothing this worker holds of
+        ``revoked`` can still reach the store (no new attempt includes a partition being revoked)."""
+        async with self._attempt:
+            return
 
     async def recover(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Load the ranges planned since each partition's committed offset.
@@ -249,13 +278,24 @@ class OffsetRangeWorker(Generic[B, P]):
     async def _flush(self, *, only_ready: bool) -> None:
         now = time.monotonic()
         due: list[tuple[TopicPartition, B]] = []
+        any_ready = False
         for tp, batch in list(self.batches.items()):
-            if only_ready and not self.sink.ready(batch, now):
-                continue
-            if not only_ready and batch.rebuild and batch.last < (batch.must_end_at or 0):
+            if batch.rebuild and batch.last < (batch.must_end_at or 0):
                 continue  # an incomplete rebuild must not be cut short: leave it uncommitted
-            due.append((tp, batch))
-        await self._write_all(due)
+            ready = self.sink.ready(batch, now)
+            any_ready = any_ready or ready
+            if ready or not only_ready or self._grouping:
+                due.append((tp, batch))
+        if not due or (only_ready and not any_ready):
+            return
+        if self._grouping:
+            await self._write_group(due)
+        else:
+            await self._write_all(due)
+
+    @property
+    def _grouping(self) -> bool:
+        return bool(getattr(self.sink, "groups_partitions", False)) and callable(getattr(self.sink, "write_all", None))
 
     async def _write_all(self, due: list[tuple[TopicPartition, B]]) -> None:
         """Write different partitions' batches side by side (at most one per partition, so each
@@ -269,8 +309,45 @@ class OffsetRangeWorker(Generic[B, P]):
 
         await asyncio.gather(*(write(tp, batch) for tp, batch in due))
 
+    async def _write_group(self, due: list[tuple[TopicPartition, B]]) -> None:
+        """Write every due batch in one sink call (retried until it succeeds, without the batches of
+        partitions revoked meanwhile), then commit all their offsets at once."""
+        sink: GroupSink[B, P] = self.sink  # type: ignore[assignment]
+        group = due
+
+        async def attempt() -> None:
+            nonlocal group
+            async with self._attempt:
+                group = [(tp, batch) for tp, batch in group if self.assignments.owns(tp)]
+                if group:
+                    await asyncio.to_thread(sink.write_all, [batch for _, batch in group])
+
+        started = time.perf_counter()
+        await self._retrying("write", attempt, due[0][1])
+        seconds = time.perf_counter() - started
+        if not group:
+            return  # every partition was revoked: their next owners rebuild the ranges from the intents
+        try:
+            await self.consumer.commit({tp: batch.last + 1 for tp, batch in group})
+            committed = True
+        except KafkaError as error:
+            log.warning(
+                "offset commit failed; the ranges will be rebuilt",
+                extra={"partitions": [f"{tp.topic}/{tp.partition}" for tp, _ in group], "error": str(error)},
+            )
+            committed = False
+        for tp, batch in group:
+            await asyncio.to_thread(self.sink.written, batch, committed=committed, seconds=seconds)
+            if tp in self.next_offset:
+                self.next_offset[tp] = batch.last + 1
+            if self.batches.get(tp) is batch:
+                del self.batches[tp]
+
     async def _write(self, tp: TopicPartition, batch: B) -> None:
         """Write one batch (retrying until the sink takes it), then commit its offsets."""
+        if self._grouping:
+            await self._write_group([(tp, batch)])
+            return
         started = time.perf_counter()
         await self._retrying("write", lambda: asyncio.to_thread(self.sink.write, batch), batch)
         seconds = time.perf_counter() - started
