@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import orjson
+from clickhouse_connect.driver.client import Client
 
 from pulse.chaos import check, probe
 from pulse.chaos.disk import Disks
@@ -165,9 +166,9 @@ class ChaosRun:
         self.disks = disks
         self.recovery_timeout_s = recovery_timeout_s
         self.progress = progress or (lambda message: None)
-        #: Lag counted as normal: 3 s of load, or 1.5x the worst lag seen before the first fault (on a
+        #: Lag counted as normal: 10 s of load, or twice the worst lag seen before the first fault (on a
         #: loaded machine the pipeline runs behind even without faults; recovery means back to that).
-        self.lag_normal = max(1_000, int(3 * rate))
+        self.lag_normal = max(1_000, int(10 * rate))
         self.transport = SkewingTransport(httpx.Limits(max_connections=16, max_keepalive_connections=16))
         self.http = httpx.AsyncClient(transport=self.transport, timeout=10.0)
         self.write_key = f"wk_chaos_{seed}_{uuid.uuid4().hex[:8]}"
@@ -178,6 +179,7 @@ class ChaosRun:
         self.samples: list[Sample] = []
         self._began = 0.0
         self._bursts = 0
+        self._client: Client | None = None
 
     def _generator(self, seed: int, rate: float) -> TrafficGenerator:
         return TrafficGenerator(
@@ -230,10 +232,14 @@ class ChaosRun:
     def _sample(self, with_parts: bool) -> Sample:
         parts = None
         if with_parts:
-            with contextlib.suppress(Exception):
-                from pulse.warehouse.client import connect
+            try:
+                if self._client is None:
+                    from pulse.warehouse.client import connect
 
-                parts = int(connect(self.settings).command(PARTS))  # type: ignore[arg-type]
+                    self._client = connect(self.settings)
+                parts = int(self._client.command(PARTS))  # type: ignore[arg-type]
+            except Exception:  # the warehouse may be the fault right now: no figure this time
+                self._client = None
         return Sample(
             at_s=round(time.monotonic() - self._began, 1),
             lag=probe.lag(self.settings),
@@ -321,7 +327,7 @@ class ChaosRun:
                     await asyncio.sleep(wait)
                 if index == 0:
                     baseline = max((s.lag for s in self.samples if s.lag is not None), default=0)
-                    self.lag_normal = max(self.lag_normal, int(1.5 * baseline))
+                    self.lag_normal = max(self.lag_normal, 2 * baseline)
                     self.progress(f"lag before any fault: {baseline}; normal up to {self.lag_normal}")
                 results.append(await self._inject(fault))
             rest = self.seconds - (time.monotonic() - self._began)
