@@ -24,15 +24,16 @@ def render(report: ChaosReport, console: Console) -> None:
         f"(load average {la0[0]:.2f} -> {la1[0]:.2f})",
         title_justify="left",
     )
-    for column in ("fault", "at", "held", "recovered after", "freshness p99 after"):
+    for column in ("fault", "at", "held", "healthy after", "recovered after", "freshness p99 after"):
         faults.add_column(column, justify="left" if column == "fault" else "right")
     for f in report.faults:
         if f.skipped:
-            faults.add_row(f.name, f"{f.at_s:.0f} s", "-", f"skipped: {f.skipped}", "-")
+            faults.add_row(f.name, f"{f.at_s:.0f} s", "-", "-", f"skipped: {f.skipped}", "-")
             continue
-        recovered = "[red]not recovered[/]" if f.recovery_s is None else f"{f.recovery_s:.1f} s"
+        recovered = f"[red]not in time[/] ({f.note})" if f.recovery_s is None else f"{f.recovery_s:.1f} s"
+        healthy = "[red]no[/]" if f.healthy_s is None else f"{f.healthy_s:.1f} s"
         fresh = "-" if f.freshness_p99_s is None else f"{f.freshness_p99_s:.2f} s"
-        faults.add_row(f.name, f"{f.at_s:.0f} s", f"{f.held_s:.1f} s", recovered, fresh)
+        faults.add_row(f.name, f"{f.at_s:.0f} s", f"{f.held_s:.1f} s", healthy, recovered, fresh)
     console.print(faults)
 
     events = Table(title="events and checks", title_justify="left")

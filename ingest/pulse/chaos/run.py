@@ -40,6 +40,7 @@ class FaultResult:
     what: str
     at_s: float = 0.0  # since the load began
     held_s: float = 0.0  # from injection until the fault was lifted (process restarted, disk freed, ...)
+    healthy_s: float | None = None  # from injection until every service answered healthy again
     recovery_s: float | None = None  # from injection until every service healthy and lag normal again
     freshness_p99_s: float | None = None  # event -> stored, for rows stored just after recovery
     skipped: str | None = None
@@ -278,6 +279,11 @@ class ChaosRun:
         reported = began
         while time.monotonic() < deadline:
             wrong = await asyncio.to_thread(self._not_recovered)
+            lagging = wrong is not None and wrong.startswith("loader lag")
+            if result.healthy_s is None and (
+                wrong is None or (lagging and not await asyncio.to_thread(probe.unhealthy, self.settings))
+            ):
+                result.healthy_s = round(time.monotonic() - began, 1)
             if wrong is None:
                 result.recovery_s = round(time.monotonic() - began, 1)
                 break
