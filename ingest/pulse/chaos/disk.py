@@ -41,9 +41,15 @@ def _copy_contents(source: Path, target: Path) -> None:
 
 
 class Disks:
-    """tmpfs volumes under the disk services; ``fill``/``release`` make one full and free again."""
+    """tmpfs volumes under the disk services; ``fill``/``release`` make one full and free again.
 
-    def __init__(self, settings: Settings, headroom_mb: int = 160) -> None:
+    ``headroom_mb`` is what a volume holds beyond the data copied onto it. It must hold a whole run
+    and the warehouse's merges (a merge writes its new part before the old ones go): with 160 MB the
+    warehouse ran out of space on its own, outside the fault, for minutes (a stalled loader, and once
+    a merged part committed with empty files). tmpfs takes memory only for what is written.
+    """
+
+    def __init__(self, settings: Settings, headroom_mb: int = 1024) -> None:
         self.settings = settings
         self.headroom_mb = headroom_mb
         self.mounted: list[str] = []
