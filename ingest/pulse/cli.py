@@ -27,6 +27,7 @@ def _register() -> None:
     from pulse.archive.cli import register as register_archive
     from pulse.bench.cli import app as bench_app
     from pulse.bench.collector import register as register_bench_collector
+    from pulse.chaos.cli import register as register_chaos
     from pulse.chdb_server.cli import app as warehouse_app
     from pulse.collector.admin_cli import dims_app, keys_app
     from pulse.collector.cli import app as collector_app
@@ -61,6 +62,7 @@ def _register() -> None:
     register_queries(app)
     register_grafana(app, bench_app)
     register_access(app)
+    register_chaos(app)
 
 
 def main() -> None:

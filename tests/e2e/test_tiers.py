@@ -16,6 +16,8 @@ import pytest
 import redis
 from clickhouse_connect.driver.client import Client
 
+from pulse.chaos import reconcile
+from pulse.chaos.reconcile import HotCounts
 from pulse.contracts.events import EnrichedEvent, encode_event, format_time
 from pulse.generator.sender import send
 from pulse.generator.traffic import TrafficGenerator
@@ -39,20 +41,6 @@ from tests.support.tiers import (
     wait_for,
 )
 
-PER_MINUTE = """
-SELECT formatDateTime(toStartOfMinute(event_time), '%Y-%m-%dT%H:%i') AS minute, event, country, count()
-FROM events
-WHERE event_time >= toStartOfMinute(parseDateTime64BestEffort({a:String}, 3))
-  AND event_time < toStartOfMinute(parseDateTime64BestEffort({b:String}, 3)) + INTERVAL 1 MINUTE
-GROUP BY minute, event, country
-"""
-PER_SECOND = """
-SELECT formatDateTime(toStartOfSecond(event_time), '%Y-%m-%dT%H:%i:%S') AS second, count()
-FROM events
-WHERE event_time >= toStartOfSecond(parseDateTime64BestEffort({a:String}, 3))
-  AND event_time < toStartOfSecond(parseDateTime64BestEffort({b:String}, 3)) + INTERVAL 1 SECOND
-GROUP BY second
-"""
 UNIQUES = """
 SELECT formatDateTime(toStartOfMinute(event_time), '%Y-%m-%dT%H:%i') AS minute,
        uniqExact(if(user_id != '', user_id, anonymous_id))
@@ -74,27 +62,10 @@ def hot_redis(pipeline: Settings) -> redis.Redis:
     return redis.Redis.from_url(pipeline.redis.url, decode_responses=True)
 
 
-def hot_counts(r: redis.Redis, keys: Keys, truth: TruthReport, warehouse: Client) -> tuple[dict, dict]:  # type: ignore[type-arg]
+def hot_counts(r: redis.Redis, keys: Keys, truth: TruthReport, warehouse: Client) -> tuple[HotCounts, HotCounts]:  # type: ignore[type-arg]
     """(ClickHouse, Redis) per-minute x event x country and per-second totals for the truth's buckets."""
-    window = {"a": truth.first_event, "b": truth.last_event}
-    ch: dict[tuple[str, str], int] = {}
-    for minute, event, country, count in warehouse.query(PER_MINUTE, parameters=window).result_rows:
-        ch[keys.minute(minute), f"event:{event}|country:{country}"] = int(count)
-    for minute in {k for k, _ in ch}:
-        totals: dict[str, int] = {}
-        for (key, field), count in ch.items():
-            if key == minute:
-                name = field.split("|")[0]
-                totals[name] = totals.get(name, 0) + count
-        for name, count in totals.items():
-            ch[minute, name] = count
-    for second, count in warehouse.query(PER_SECOND, parameters=window).result_rows:
-        ch[keys.second(second), "total"] = int(count)
-    pipe = r.pipeline()
-    for key, field in ch:
-        pipe.hget(key, field)
-    hot = {item: int(v or 0) for item, v in zip(ch, pipe.execute(), strict=True)}
-    return ch, hot
+    assert truth.first_event is not None and truth.last_event is not None
+    return reconcile.hot_counts(r, keys, truth.first_event, truth.last_event, warehouse)
 
 
 def wait_until_hot_matches(r: redis.Redis, keys: Keys, truth: TruthReport, warehouse: Client) -> None:

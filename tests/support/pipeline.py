@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-
-from pulse.contracts.events import Family
+from pulse.chaos.reconcile import loader_caught_up as loader_caught_up
+from pulse.chaos.reconcile import topic_end_offsets as topic_end_offsets
+from pulse.chaos.reconcile import wait_loader_caught_up as wait_loader_caught_up
 from pulse.generator.sender import send
 from pulse.generator.traffic import TrafficGenerator
 from pulse.generator.truth import AdTotals, TruthReport
 from pulse.pipeline.services import pipeline_specs, start_pipeline, supervisor_for
 from pulse.settings import Settings
-from pulse.tls import kafka_options
 
 
 def collector_url(settings: Settings) -> str:
@@ -76,61 +73,3 @@ def ad_totals(row: Mapping[str, Any]) -> AdTotals:
     comparing each column.
     """
     return AdTotals(**{name: row[name] for name in AdTotals.__struct_fields__})
-
-
-async def topic_end_offsets(consumer: AIOKafkaConsumer, settings: Settings) -> dict[TopicPartition, int]:
-    """The end offset of every partition of every event topic (the loader's and the archiver's input).
-
-    The partitions come from the broker (``describe_topics``), not from the consumer: one that
-    subscribed to nothing has no topic's metadata (``consumer.topics()`` fetches it into a copy it
-    does not keep), and no partitions would let every "caught up" check built on this pass at once.
-    """
-    names = [settings.kafka.topic(f) for f in Family]
-    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka))
-    await admin.start()
-    try:
-        described = await admin.describe_topics(names)
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic["topic"], p["partition"]) for topic in described for p in topic["partitions"]]
-    if {tp.topic for tp in partitions} != set(names):
-        raise AssertionError(f"the broker describes no partitions for some of {names}: {described}")
-    ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-    return ends
-
-
-def loader_caught_up(settings: Settings, group_id: str | None = None) -> bool:
-    """Whether the loader group has committed every partition's end offset.
-
-    Rows in ``events`` are no proof that an insert is done: the table's part is visible before the
-    materialized views below it have written theirs. The loader commits only after its insert
-    returned, so a committed end offset means every rollup of that range is written too.
-    """
-
-    async def read() -> bool:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
-            group_id=group_id or settings.loader.group_id,
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            ends = await topic_end_offsets(consumer, settings)
-            for tp, end in ends.items():
-                if end and (await consumer.committed(tp) or 0) < end:
-                    return False
-            return True
-        finally:
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer.stop()
-
-    return asyncio.run(read())
-
-
-def wait_loader_caught_up(settings: Settings, group_id: str | None = None, timeout_s: float = 90.0) -> None:
-    """Block until ``loader_caught_up``; fail the test with the reason after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not loader_caught_up(settings, group_id):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the loader did not commit every end offset in {timeout_s:.0f} s")
-        time.sleep(0.25)

@@ -108,12 +108,14 @@ async def send(
     paced: bool = True,
     on_progress: ProgressCallback | None = None,
     client: httpx.AsyncClient | None = None,
+    stop: asyncio.Event | None = None,
 ) -> TruthReport:
     """Send the generator's batches to ``<url>/v1/batch`` and return the truth of what was acknowledged.
 
     ``paced``: hold each batch until the wall clock reaches its last event (token bucket at the
     generator's rate); create the generator with ``start=now`` so timestamps follow the clock.
     Unpaced sends as fast as the collector answers (timestamps stay simulated).
+    ``stop``: once set, no further batch is generated (those already queued are still delivered).
     """
     truth = GroundTruth(generator)
     progress = Progress()
@@ -165,6 +167,8 @@ async def send(
     async def produce() -> None:
         bucket = TokenBucket(generator.rate_at(generator.start_ms), generator.config.batch_size)
         for batch in generator.batches(seconds=seconds, events=events):
+            if stop is not None and stop.is_set():
+                break
             if paced:
                 await bucket.take(len(batch))
                 wait_ms = batch.last_ms - (time.monotonic() * 1000 + wall_offset_ms)

@@ -97,9 +97,9 @@ class HotUpdater:
         with contextlib.suppress(KeyError):
             metrics.LAG.remove(tp.topic, str(tp.partition))
 
-    async def release(self, revoked: list[TopicPartition]) -> None:
-        """Nothing to wait for: a batch and its marker are applied in one Redis transaction, so the
-        next owner's marker read already orders it (see ``pulse.hot.writer``)."""
+    async def settle(self, revoked: list[TopicPartition]) -> None:
+        """Nothing to wait for: an apply that lands after the revocation moves the marker, and the
+        next owner's applies at or below it are dropped (the marker, not the timing, decides)."""
 
     async def recover(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Read each partition's marker and resume right after it (or at the commit, if later),

@@ -36,7 +36,7 @@ partition, offset), and every row of a block is in the table once that block's i
   ``system.processes`` is per server: on a cluster, the loader's inserts must go to one node.
 - Rebalance with a write in flight: the revoking loader holds the group's rebalance until its write
   attempt returned and starts no attempt for a revoked partition (``Assignments``,
-  ``OffsetRangeWorker.release``), so the next owner's ``stored_offsets`` sees everything the previous
+  ``OffsetRangeWorker.settle``), so the next owner's ``stored_offsets`` sees everything the previous
   owner will ever write of that partition. (A loader frozen longer than the session timeout, which
   Kafka cannot fence from the warehouse, is the one case outside this: the previous per-range tokens
   did not cover its later ranges either.)

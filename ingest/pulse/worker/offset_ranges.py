@@ -10,6 +10,9 @@ from the range alone (the loader's warehouse, the archiver's S3 bucket):
 3. A new owner of a partition asks the sink for the intents at or after the committed offset and
    cuts exactly those ranges again (``rebuild``), so a crash between write and commit is repaired by
    rewriting the same range, never by a second, differently cut one.
+4. For that, the store must hold every range this worker wrote before anyone recovers: once a
+   rebalance revokes a partition nothing more is written for it (a batch not yet written is
+   dropped: its next owner reads it again), and the revocation waits for the write running.
 
 The seam is ``OffsetRangeSink``: blocking calls (run in worker threads) that know the store and
 the batch format; everything about Kafka (assignment, batching per partition, bounded parallel
@@ -22,7 +25,7 @@ batch that may be cut is flushed with it. Such a sink cannot rewrite "the same r
 same name" for a range alone, so it must itself skip what a previous write already stored of a
 rebuilt range. That check is only sound
 if no other write of those partitions can still land afterwards, so a revocation waits for the
-write attempt in flight, and no attempt starts for a partition being revoked (``release``).
+write in flight, and no write starts for a partition being revoked (``settle``).
 """
 
 from __future__ import annotations
@@ -170,9 +173,9 @@ class OffsetRangeWorker(Generic[B, P]):
         self.planned: dict[TopicPartition, deque[P]] = {}
         #: Next offset to write per partition (what lag is measured from).
         self.next_offset: dict[TopicPartition, int] = {}
+        #: The sink write running per partition (a revocation waits for it).
+        self.writing: dict[TopicPartition, asyncio.Future[None]] = {}
         self._stopping = asyncio.Event()
-        #: Held for the length of one write attempt, so a revocation can wait for the one in flight.
-        self._attempt = asyncio.Lock()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -197,11 +200,12 @@ class OffsetRangeWorker(Generic[B, P]):
         with contextlib.suppress(KeyError):
             self.lag.remove(tp.topic, str(tp.partition))
 
-    async def release(self, revoked: list[TopicPartition]) -> None:
-        """Wait for the write attempt in flight: once this returns, nothing this worker holds of
-        ``revoked`` can still reach the store (no new attempt includes a partition being revoked)."""
-        async with self._attempt:
-            return
+    async def settle(self, revoked: list[TopicPartition]) -> None:
+        """Wait for the sink writes still running for ``revoked`` partitions (none starts any more)."""
+        running = [self.writing[tp] for tp in revoked if tp in self.writing]
+        if running:
+            log.info("partitions revoked: waiting for their writes to land", extra={"writes": len(running)})
+            await asyncio.wait(running)
 
     async def recover(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Load the ranges planned since each partition's committed offset.
@@ -239,8 +243,9 @@ class OffsetRangeWorker(Generic[B, P]):
             while not self._stopping.is_set():
                 self.health.beat()
                 records = await self.consumer.getmany(timeout_ms=100, max_records=self.max_fetch_records)
+                generation = self.assignments.generation
                 for tp, messages in records.items():
-                    await self._accept(tp, messages)
+                    await self._accept(tp, messages, generation)
                 await self._flush(only_ready=True)
             await self._flush(only_ready=False)
         finally:
@@ -259,15 +264,19 @@ class OffsetRangeWorker(Generic[B, P]):
             return self.sink.new_batch(tp, record, plan, plan.last)
         return self.sink.new_batch(tp, record, None, planned[0].first - 1 if planned else None)
 
-    async def _accept(self, tp: TopicPartition, records: list[Record]) -> None:
+    def _current(self, tp: TopicPartition, generation: int) -> bool:
+        """Whether records fetched under ``generation`` may still be used (no rebalance since)."""
+        return generation == self.assignments.generation and self.assignments.owns(tp)
+
+    async def _accept(self, tp: TopicPartition, records: list[Record], generation: int) -> None:
         """Add one partition's fetched records to its batch, writing a batch where it must end."""
-        if not self.assignments.owns(tp):
+        if not self._current(tp, generation):
             return  # fetched before a rebalance: read again from the committed offset
         batch = self.batches.get(tp)
         for record in records:
             if batch is not None and not self.sink.add(batch, record):
                 await self._write(tp, batch)
-                if not self.assignments.owns(tp):
+                if not self._current(tp, generation):
                     return
                 batch = None
             if batch is None:
@@ -315,54 +324,87 @@ class OffsetRangeWorker(Generic[B, P]):
         sink: GroupSink[B, P] = self.sink  # type: ignore[assignment]
         group = due
 
-        async def attempt() -> None:
+        async def attempt() -> bool:
             nonlocal group
-            async with self._attempt:
-                group = [(tp, batch) for tp, batch in group if self.assignments.owns(tp)]
-                if group:
-                    await asyncio.to_thread(sink.write_all, [batch for _, batch in group])
+            group = [(tp, batch) for tp, batch in group if self._owned(tp, batch)]
+            if not group:
+                return False
+            batches = [batch for _, batch in group]
+            write = self.writing[group[0][0]] = asyncio.ensure_future(asyncio.to_thread(sink.write_all, batches))
+            for tp, _ in group:
+                self.writing[tp] = write
+            try:
+                await write
+            finally:
+                for tp, _ in group:
+                    if self.writing.get(tp) is write:
+                        del self.writing[tp]
+            return True
 
         started = time.perf_counter()
-        await self._retrying("write", attempt, due[0][1])
-        seconds = time.perf_counter() - started
-        if not group:
+        if not await self._retrying("write", attempt, due[0][1]):
             return  # every partition was revoked: their next owners rebuild the ranges from the intents
-        try:
-            await self.consumer.commit({tp: batch.last + 1 for tp, batch in group})
-            committed = True
-        except KafkaError as error:
-            log.warning(
-                "offset commit failed; the ranges will be rebuilt",
-                extra={"partitions": [f"{tp.topic}/{tp.partition}" for tp, _ in group], "error": str(error)},
-            )
-            committed = False
+        seconds = time.perf_counter() - started
+        # Revoked while writing: the recovery that follows finds those ranges' intents and rebuilds them.
+        kept = [(tp, batch) for tp, batch in group if self._owned(tp, batch)]
+        committed = False
+        if kept:
+            try:
+                await self.consumer.commit({tp: batch.last + 1 for tp, batch in kept})
+                committed = True
+            except KafkaError as error:
+                log.warning(
+                    "offset commit failed; the ranges will be rebuilt",
+                    extra={"partitions": [f"{tp.topic}/{tp.partition}" for tp, _ in kept], "error": str(error)},
+                )
         for tp, batch in group:
-            await asyncio.to_thread(self.sink.written, batch, committed=committed, seconds=seconds)
-            if tp in self.next_offset:
-                self.next_offset[tp] = batch.last + 1
+            done = committed and any(tp == k for k, _ in kept)
+            await asyncio.to_thread(self.sink.written, batch, committed=done, seconds=seconds)
             if self.batches.get(tp) is batch:
+                self.next_offset[tp] = batch.last + 1
                 del self.batches[tp]
+
+    def _owned(self, tp: TopicPartition, batch: B) -> bool:
+        """Whether ``batch`` is still its partition's batch (a revocation forgets it) and owned."""
+        return self.batches.get(tp) is batch and self.assignments.owns(tp)
+
+    async def _attempt(self, tp: TopicPartition, batch: B) -> bool:
+        """One try at writing ``batch``: False, writing nothing, once its partition was revoked (its
+        next owner recovers from the store, which must not change after that)."""
+        if not self._owned(tp, batch):
+            return False
+        write = asyncio.ensure_future(asyncio.to_thread(self.sink.write, batch))
+        self.writing[tp] = write
+        try:
+            await write
+        finally:
+            if self.writing.get(tp) is write:
+                del self.writing[tp]
+        return True
 
     async def _write(self, tp: TopicPartition, batch: B) -> None:
         """Write one batch (retrying until the sink takes it), then commit its offsets."""
         if self._grouping:
             await self._write_group([(tp, batch)])
             return
+        where = {"topic": tp.topic, "partition": tp.partition, "last": batch.last}
         started = time.perf_counter()
-        await self._retrying("write", lambda: asyncio.to_thread(self.sink.write, batch), batch)
+        if not await self._retrying("write", lambda: self._attempt(tp, batch), batch):
+            log.info("partition revoked before the batch was written; its next owner reads it again", extra=where)
+            return
         seconds = time.perf_counter() - started
-        try:
-            await self.consumer.commit({tp: batch.last + 1})
-            committed = True
-        except KafkaError as error:
-            # Lost the partition in a rebalance: its next owner rebuilds this range from the intent.
-            log.warning(
-                "offset commit failed; the range will be rebuilt",
-                extra={"topic": tp.topic, "partition": tp.partition, "last": batch.last, "error": str(error)},
-            )
-            committed = False
+        committed = False
+        if not self._owned(tp, batch):
+            # Revoked while writing: the recovery that follows finds this range's intent and rebuilds it.
+            log.info("partition revoked while writing; the range will be rebuilt", extra=where)
+        else:
+            try:
+                await self.consumer.commit({tp: batch.last + 1})
+                committed = True
+            except KafkaError as error:
+                # Lost the partition in a rebalance: its next owner rebuilds this range from the intent.
+                log.warning("offset commit failed; the range will be rebuilt", extra={**where, "error": str(error)})
         await asyncio.to_thread(self.sink.written, batch, committed=committed, seconds=seconds)
-        if tp in self.next_offset:
-            self.next_offset[tp] = batch.last + 1
         if self.batches.get(tp) is batch:
+            self.next_offset[tp] = batch.last + 1
             del self.batches[tp]
