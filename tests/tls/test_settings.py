@@ -181,5 +181,5 @@ def test_every_client_in_the_package_is_built_through_pulse_tls() -> None:
                     problems.append(f"{line} without **uvicorn_ssl_options(...)")
     assert not problems, "\n".join(problems)
     # The scan found the real sites (a refactor that renames them must update this test, not skip it).
-    assert seen["kafka"] == 5 and seen["redis"] == 2 and seen["s3"] >= 1 and seen["clickhouse"] == 2
+    assert seen["kafka"] == 7 and seen["redis"] == 2 and seen["s3"] >= 1 and seen["clickhouse"] == 2
     assert seen["uvicorn"] == 1

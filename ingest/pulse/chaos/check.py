@@ -162,9 +162,9 @@ def check_hot(
     settings: Settings, client: Client, verdict: Verdict, first_ms: int, last_ms: int, timeout_s: float = 60.0
 ) -> None:
     """Redis equals ClickHouse for the part of the run still inside the hot layer's retention."""
-    import redis
+    from pulse.tls import sync_redis
 
-    r = redis.Redis.from_url(settings.redis.url, decode_responses=True)
+    r = sync_redis(settings.redis, decode_responses=True)
     live_from = int((time.time() - settings.hot.retention_s + 90) * 1000)
     first = iso_ms(max(first_ms, live_from))
     last = iso_ms(last_ms)

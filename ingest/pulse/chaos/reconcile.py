@@ -20,6 +20,7 @@ from pulse.contracts.events import Family
 from pulse.hot.keys import Keys
 from pulse.pipeline.monitor import metric_total
 from pulse.settings import Settings
+from pulse.tls import kafka_options
 
 #: ClickHouse's per-minute x event x country counts (the hot layer's minute fields) over a window.
 PER_MINUTE = """
@@ -79,7 +80,7 @@ def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     """Every partition's end offset, for every topic the archiver reads."""
 
     async def read() -> dict[tuple[str, int], int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+        consumer = AIOKafkaConsumer(**kafka_options(settings.kafka))
         await consumer.start()
         try:
             ends = await topic_end_offsets(consumer, settings)
@@ -101,7 +102,7 @@ def loader_caught_up(settings: Settings, group_id: str | None = None) -> bool:
 
     async def read() -> bool:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **kafka_options(settings.kafka),
             group_id=group_id or settings.loader.group_id,
             enable_auto_commit=False,
         )
