@@ -43,18 +43,8 @@ class MemoryBatch:
         return self.offsets[-1]
 
 
-@dataclass
-class MemorySink:
-    """Ranges land in a dict keyed by the range (writing one twice changes nothing), like a token or a key."""
-
-    planned: dict[TopicPartition, list[Range]]
-    failures_left: int = 1
-    dependency: str = "memory"
-    stored: dict[tuple[TopicPartition, int, int], bool] = field(default_factory=dict)
-    errors: int = 0
-
-    def planned_ranges(self, committed: Mapping[TopicPartition, int]) -> dict[TopicPartition, list[Range]]:
-        return {tp: [r for r in self.planned.get(tp, []) if r.last >= offset] for tp, offset in committed.items()}
+class MemoryBatching:
+    """How both test sinks cut batches: offsets in memory, a rebuild stops at its planned end."""
 
     def forget(self, tp: TopicPartition) -> None:
         return
@@ -69,6 +59,20 @@ class MemorySink:
             return False
         batch.offsets.append(record.offset)
         return True
+
+
+@dataclass
+class MemorySink(MemoryBatching):
+    """Ranges land in a dict keyed by the range (writing one twice changes nothing), like a token or a key."""
+
+    planned: dict[TopicPartition, list[Range]]
+    failures_left: int = 1
+    dependency: str = "memory"
+    stored: dict[tuple[TopicPartition, int, int], bool] = field(default_factory=dict)
+    errors: int = 0
+
+    def planned_ranges(self, committed: Mapping[TopicPartition, int]) -> dict[TopicPartition, list[Range]]:
+        return {tp: [r for r in self.planned.get(tp, []) if r.last >= offset] for tp, offset in committed.items()}
 
     def ready(self, batch: MemoryBatch, now: float) -> bool:
         if batch.rebuild:
@@ -147,7 +151,7 @@ async def test_planned_ranges_are_cut_again_exactly_and_every_offset_is_written_
 
 
 @dataclass
-class SlowStore:
+class SlowStore(MemoryBatching):
     """A store like the loader's warehouse under load: intents recorded before the rows, a recovery
     that answers from what was recorded when it started. Its first write is still running when the
     next recovery reads (up to 3 s: a worker that waits for it before giving up its partitions must
@@ -171,20 +175,6 @@ class SlowStore:
             if tp in committed and last >= committed[tp]:
                 planned.setdefault(tp, []).append(Range(first, last))
         return planned
-
-    def forget(self, tp: TopicPartition) -> None:
-        return
-
-    def new_batch(
-        self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes], plan: Range | None, must_end_at: int | None
-    ) -> MemoryBatch:
-        return MemoryBatch(tp, must_end_at, rebuild=plan is not None)
-
-    def add(self, batch: MemoryBatch, record: ConsumerRecord[bytes, bytes]) -> bool:
-        if batch.must_end_at is not None and record.offset > batch.must_end_at:
-            return False
-        batch.offsets.append(record.offset)
-        return True
 
     def ready(self, batch: MemoryBatch, now: float) -> bool:
         if batch.rebuild:
