@@ -21,6 +21,8 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -206,39 +208,67 @@ def measure(
     )
 
 
-def run_collector_bench(
-    settings: Settings, *, sizes: list[int], seconds: float, workers: int, clients: int, procs: int, rate: float = 0.0
-) -> list[Figures]:
-    """Start Kafka and Redis if needed, a collector with a fresh key, and measure each batch size."""
+@contextmanager
+def serving_collector(
+    settings: Settings, *, port: int, workers: int, key_name: str, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+    """Kafka and Redis (started if needed, stopped afterwards if started here), a fresh write key and a
+    collector on ``port`` that answers ``/readyz``: yields (process, url, key)."""
     from pulse.collector.keys import KeyStore
     from pulse.stack import stack
     from pulse.stack.env import settings_env
+    from pulse.stack.kafka import ensure_topics
+    from pulse.tls import async_redis
 
     services = stack.select(["kafka", "redis"])
     already = {s.name for s in stack.status(settings, services) if s.running}
     stack.up(settings, services)
-    port = settings.collector.port + 7
-    url = f"http://{settings.collector.host}:{port}"
-
-    async def create_key() -> str:
-        from redis.asyncio import Redis
-
-        redis = Redis.from_url(settings.redis.url)
-        try:
-            return (await KeyStore(redis).create("bench"))[0]
-        finally:
-            await redis.aclose()
-
-    key = asyncio.run(create_key())
-    env = {**os.environ, **settings_env(settings), "PULSE_COLLECTOR__AUTH": "keys", "PULSE_LOG_LEVEL": "WARNING"}
-    argv = [sys.executable, "-m", "pulse", "collector", "serve", "--port", str(port), "--workers", str(workers)]
-    collector = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    collector: subprocess.Popen[bytes] | None = None
     try:
+        ensure_topics(settings)
+        url = f"http://{settings.collector.host}:{port}"
+
+        async def create_key() -> str:
+            redis = async_redis(settings.redis)
+            try:
+                return (await KeyStore(redis).create(key_name))[0]
+            finally:
+                await redis.aclose()
+
+        key = asyncio.run(create_key())
+        variables = {
+            **os.environ,
+            **settings_env(settings),
+            "PULSE_COLLECTOR__AUTH": "keys",
+            "PULSE_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+        argv = [sys.executable, "-m", "pulse", "collector", "serve", "--port", str(port), "--workers", str(workers)]
+        collector = subprocess.Popen(argv, env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while not answers_ok(f"{url}/readyz"):
             if time.monotonic() > deadline or collector.poll() is not None:
                 raise RuntimeError("the collector did not become ready")
             time.sleep(0.3)
+        yield collector, url, key
+    finally:
+        if collector is not None:
+            collector.terminate()
+            collector.wait(40)
+        started = [s for s in services if s.name not in already]
+        if started:
+            stack.down(settings, started)
+
+
+def run_collector_bench(
+    settings: Settings, *, sizes: list[int], seconds: float, workers: int, clients: int, procs: int, rate: float = 0.0
+) -> list[Figures]:
+    """Start Kafka and Redis if needed, a collector with a fresh key, and measure each batch size."""
+    with serving_collector(settings, port=settings.collector.port + 7, workers=workers, key_name="bench") as (
+        collector,
+        url,
+        key,
+    ):
         measure(settings, url, key, collector.pid, batch_size=20, seconds=2, clients=clients, procs=procs)  # warm-up
         return [
             measure(
@@ -254,12 +284,6 @@ def run_collector_bench(
             )
             for n in sizes
         ]
-    finally:
-        collector.terminate()
-        collector.wait(40)
-        started = [s for s in services if s.name not in already]
-        if started:
-            stack.down(settings, started)
 
 
 def register(bench_app: typer.Typer) -> None:

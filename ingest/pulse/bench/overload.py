@@ -20,8 +20,6 @@ import base64
 import contextlib
 import os
 import random
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,12 +29,11 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pulse.bench.collector import _cpu_s, _rss_mb, _workers, measure
+from pulse.bench.collector import _cpu_s, _rss_mb, _workers, measure, serving_collector
 from pulse.bench.stats import percentile
 from pulse.contracts.events import Family
 from pulse.settings import Settings
-from pulse.tls import async_redis, kafka_options
-from pulse.worker.health import answers_ok
+from pulse.tls import kafka_options
 
 TIMEOUT_S = 10.0
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
@@ -274,45 +271,14 @@ def run_overload(
     sustainable: float | None,
 ) -> OverloadRun:
     """Start Kafka and Redis if needed and a collector on the run's own topics; measure each multiple."""
-    from pulse.collector.keys import KeyStore
-    from pulse.stack import stack
-    from pulse.stack.env import settings_env
-    from pulse.stack.kafka import ensure_topics
-
-    services = stack.select(["kafka", "redis"])
-    already = {s.name for s in stack.status(settings, services) if s.running}
-    stack.up(settings, services)
     run = f"overload-{uuid.uuid4().hex[:8]}"
     own = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"topic_prefix": f"bench-{run}"})})
-    ensure_topics(own)
     port = settings.collector.port + 9
-    host = settings.collector.host
-    url = f"http://{host}:{port}"
-
-    async def create_key() -> str:
-        redis = async_redis(settings.redis)
-        try:
-            return (await KeyStore(redis).create(run))[0]
-        finally:
-            await redis.aclose()
-
-    key = asyncio.run(create_key())
-    env = {
-        **os.environ,
-        **settings_env(own),
-        "PULSE_COLLECTOR__AUTH": "keys",
-        "PULSE_LOG_LEVEL": "WARNING",
+    limits = {
         "PULSE_COLLECTOR__MAX_IN_FLIGHT": str(max_in_flight),
         "PULSE_COLLECTOR__RETRY_AFTER_S": str(retry_after_s),
     }
-    argv = [sys.executable, "-m", "pulse", "collector", "serve", "--port", str(port), "--workers", str(workers)]
-    collector = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not answers_ok(f"{url}/readyz"):
-            if time.monotonic() > deadline or collector.poll() is not None:
-                raise RuntimeError("the collector did not become ready")
-            time.sleep(0.3)
+    with serving_collector(own, port=port, workers=workers, key_name=run, env=limits) as (collector, url, key):
         pids = _workers(collector.pid)
         if sustainable is None:
             probe = measure(own, url, key, collector.pid, batch_size=batch_size, seconds=8, clients=64, procs=1)
@@ -321,7 +287,7 @@ def run_overload(
         accepted: set[str] = set()
         sequence = [0]
         steps = []
-        connections = Connections(host, port, key)
+        connections = Connections(settings.collector.host, port, key)
         for multiple in multiples:
             step = Step(multiple=multiple, offered_events_per_s=round(sustainable * multiple, 1))
             with RssWatch(pids) as watch:
@@ -370,9 +336,3 @@ def run_overload(
             load_average=os.getloadavg(),
             collector_cpu_s=round(cpu_used, 1),
         )
-    finally:
-        collector.terminate()
-        collector.wait(40)
-        started = [s for s in services if s.name not in already]
-        if started:
-            stack.down(settings, started)
