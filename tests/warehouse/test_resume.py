@@ -59,7 +59,7 @@ def snapshot(client: Client, database: str) -> dict[str, Any]:
     """Every object's DDL (database name blanked) and the ledger's files."""
     rows = client.query(
         "SELECT name, engine, replaceAll(create_table_query, {db:String}, 'DB') FROM system.tables "
-        "WHERE database = {db:String} AND NOT startsWith(name, '.inner') ORDER BY name",
+        "WHERE database = {db:String} AND NOT startsWith(name, '.') ORDER BY name",
         parameters={"db": database},
     ).result_rows
     ledger = client.query(f"SELECT version, name, checksum FROM {database}.{LEDGER_TABLE} ORDER BY version")

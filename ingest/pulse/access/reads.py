@@ -21,8 +21,16 @@ from pulse.errors import PulseError
 TABLE = "audit_reads"
 FEED = "audit_reads_feed"
 SENSITIVE = "audit_sensitive_columns"
-#: Statements that copy what the engine logged so far into audit_reads, at once.
-CAPTURE = ("SYSTEM FLUSH LOGS", "SYSTEM REFRESH VIEW {feed}", "SYSTEM WAIT VIEW {feed}")
+#: Statements that copy what the engine logged so far into audit_reads, at once. The first wait lets
+#: a scheduled refresh that began before the flush finish: asked to refresh while one runs, the engine
+#: may only wait for that one, which read the log before our queries reached it. Any refresh running
+#: after the first wait began after the flush, so the last wait ends on one that saw everything.
+CAPTURE = (
+    "SYSTEM FLUSH LOGS",
+    "SYSTEM WAIT VIEW {feed}",
+    "SYSTEM REFRESH VIEW {feed}",
+    "SYSTEM WAIT VIEW {feed}",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,7 +193,7 @@ class _Engine:
             name: (engine, ddl)
             for name, engine, ddl in self.rows(
                 "SELECT name, engine, replaceRegexpAll(create_table_query, '[\\t\\n]', ' ') FROM system.tables "
-                f"WHERE database = '{_DATABASE}' AND NOT startsWith(name, '.inner') AND name != 'schema_migrations'"
+                f"WHERE database = '{_DATABASE}' AND NOT startsWith(name, '.') AND name != 'schema_migrations'"
             )
         }
         for name, ddl in self.rows(
