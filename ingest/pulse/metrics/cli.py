@@ -52,7 +52,9 @@ def check_command(
     """Validate metric definitions; every problem is printed as FILE: METRIC: FIELD: WHY."""
     defined = _load(root, files)
     for problem in unknown_events(defined, _known_events(root)):
-        console.print(f"[yellow]warning[/yellow] {escape(str(problem))} (a typo? it would count nothing)")
+        # One line per problem whatever the terminal's width (a long path must not split FILE: METRIC: FIELD).
+        warning = f"[yellow]warning[/yellow] {escape(str(problem))} (a typo? it would count nothing)"
+        console.print(warning, soft_wrap=True)
     console.print(f"{len(defined)} metrics OK: {', '.join(d.name for d in defined)}")
 
 
