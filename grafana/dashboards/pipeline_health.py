@@ -19,6 +19,7 @@ from ..alerts.components import KAFKA_DOWN, REDIS_DOWN, REDIS_UP, WAREHOUSE_DOWN
 from ..alerts.consumers import CONSUMER_LAG
 from ..alerts.kafka import OFFLINE, OFFLINE_PARTITIONS, UNDER_REPLICATED, UNDER_REPLICATED_PARTITIONS
 from ..alerts.pipeline import FRESHNESS, REJECT_RATE
+from ..alerts.warehouse import DISK_FREE_MIN, DISK_LOW, FREE_SHARE
 from ..config import (
     CONSUMER_LAG_MAX,
     FRESHNESS_MAX_S,
@@ -309,6 +310,17 @@ WAREHOUSE = Row(
             "ClickHouse targets answering Prometheus.",
             targets_up(JOBS["warehouse"]),
             runbook("warehouse down", WAREHOUSE_DOWN),
+        ),
+        PanelSpec(
+            "stat",
+            "Warehouse disk free",
+            f"Share of the data disk free (red below {DISK_FREE_MIN:.0%}, where merges and then inserts fail).",
+            prom=[(FREE_SHARE, "{{instance}}")],
+            unit="percentunit",
+            thresholds=(("red", None), ("orange", DISK_FREE_MIN), ("green", 2 * DISK_FREE_MIN)),
+            width=6,
+            height=6,
+            links=[runbook("warehouse disk low", DISK_LOW)],
         ),
         series(
             "Warehouse queries/s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -293,6 +294,20 @@ def test_metrics_carry_clickhouse_server_names_read_from_the_engine(warehouse: W
 
     wait_for(counted, 10, "the insert and the failed query counted", poll_s=0.2)
     assert metric_total(url, "ClickHouseMetrics_MemoryTracking") > 0
+
+
+def test_disk_gauges_are_the_filesystem_of_the_warehouse_data(warehouse: Warehouse) -> None:
+    """``PulseWarehouseDiskLow`` reads the server's disk gauges; the bridge serves them for its data folder."""
+    url = f"{warehouse.url}/metrics"
+    wait_for(lambda: metric_total(url, "ClickHouseAsyncMetrics_DiskTotal_default") > 0, 10, "a first reading")
+    total, available, used = (
+        metric_total(url, f"ClickHouseAsyncMetrics_Disk{name}_default") for name in ("Total", "Available", "Used")
+    )
+    disk = os.statvfs(warehouse.path)
+    assert total == disk.f_blocks * disk.f_frsize
+    # Free space moves with every other writer on the machine between the two readings: 1% of the disk.
+    assert abs(available - disk.f_bavail * disk.f_frsize) <= total / 100
+    assert available + used == total
 
 
 # -- lifecycle ------------------------------------------------------------------------------

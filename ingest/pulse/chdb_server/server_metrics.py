@@ -31,11 +31,23 @@ EVENTS = (
     "DelayedInserts", "RejectedInserts", "MergedRows",
 )  # fmt: skip
 METRICS = ("Query", "Merge", "MemoryTracking", "PartsActive", "HTTPConnection", "TCPConnection", "DelayedInserts")
+#: The disk gauges a server computes in ``system.asynchronous_metrics`` (``DiskAvailable_<disk>`` and the
+#: others, served as ``ClickHouseAsyncMetrics_*``). chDB has no such table, so they are read where the server
+#: reads them, ``system.disks``: the warehouse's free space is what ``PulseWarehouseDiskLow`` watches.
+DISKS = (
+    " UNION ALL SELECT 'ClickHouseAsyncMetrics_DiskAvailable_' || name, free_space,"
+    " 'Available bytes on the disk (virtual filesystem).' FROM system.disks"
+    " UNION ALL SELECT 'ClickHouseAsyncMetrics_DiskUsed_' || name, total_space - free_space,"
+    " 'Used bytes on the disk (virtual filesystem).' FROM system.disks"
+    " UNION ALL SELECT 'ClickHouseAsyncMetrics_DiskTotal_' || name, total_space,"
+    " 'The total size in bytes of the disk (virtual filesystem).' FROM system.disks"
+)
 #: One round trip per scrape; zero-valued events too, as a server serves them (a rate of failures reads 0).
 SQL = (
     f"SELECT 'ClickHouseProfileEvents_' || event, value, description FROM system.events WHERE event IN {EVENTS}"
     " UNION ALL SELECT 'ClickHouseMetrics_' || metric, value, description"
     f" FROM system.metrics WHERE metric IN {METRICS}"
+    f"{DISKS}"
     " SETTINGS system_events_show_zero_values = 1"
 )
 
@@ -45,7 +57,7 @@ REFRESH_S = 1.0
 
 
 class ServerMetrics(Collector):
-    """The last reading of ``system.events`` and ``system.metrics``, refreshed by a thread of its own.
+    """The last reading of ``system.events``, ``system.metrics`` and ``system.disks``, refreshed by a thread of its own.
 
     A scrape must not queue behind the engine's busy connections (inserts, dashboards): at a 1 s scrape
     timeout that made a busy warehouse look down. So a background thread reads the tables every
