@@ -24,8 +24,10 @@ def render(report: ChaosReport, console: Console) -> None:
         f"(load average {la0[0]:.2f} -> {la1[0]:.2f})",
         title_justify="left",
     )
-    for column in ("fault", "at", "held", "healthy after", "recovered after", "freshness p99 after"):
-        faults.add_column(column, justify="left" if column == "fault" else "right")
+    # A fault's name whole even on an 80-column pipe: the other columns' headings wrap instead.
+    faults.add_column("fault", no_wrap=True, min_width=max(len(name) for name in FAULTS))
+    for column in ("at", "held", "healthy after", "recovered after", "freshness p99 after"):
+        faults.add_column(column, justify="right")
     for f in report.faults:
         if f.skipped:
             faults.add_row(f.name, f"{f.at_s:.0f} s", "-", "-", f"skipped: {f.skipped}", "-")
