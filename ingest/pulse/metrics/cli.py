@@ -23,7 +23,8 @@ from pulse.metrics.load import (
 
 app = typer.Typer(help="Metrics as code: metrics/<unit>.yaml -> rollups, named queries, panels, alerts.",
                   no_args_is_help=True)  # fmt: skip
-console = Console()
+#: One line per message whatever the width: a long path must not split FILE: METRIC: FIELD.
+console = Console(soft_wrap=True)
 
 Root = Annotated[Path, typer.Option("--root", help="repository root: metrics/ is read, generated files written here")]
 
@@ -52,9 +53,7 @@ def check_command(
     """Validate metric definitions; every problem is printed as FILE: METRIC: FIELD: WHY."""
     defined = _load(root, files)
     for problem in unknown_events(defined, _known_events(root)):
-        # One line per problem whatever the terminal's width (a long path must not split FILE: METRIC: FIELD).
-        warning = f"[yellow]warning[/yellow] {escape(str(problem))} (a typo? it would count nothing)"
-        console.print(warning, soft_wrap=True)
+        console.print(f"[yellow]warning[/yellow] {escape(str(problem))} (a typo? it would count nothing)")
     console.print(f"{len(defined)} metrics OK: {', '.join(d.name for d in defined)}")
 
 
