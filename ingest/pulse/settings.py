@@ -245,10 +245,19 @@ class LoaderSettings(BaseModel):
     max_batch_age_ms: int = 500
     max_concurrent_writes: int = Field(default=4, description="partitions' batches inserted side by side")
     group_partitions: bool = Field(
-        default=False,
+        default=True,
         description=(
-            "one insert per flush across every partition and topic (far fewer inserts); off: one per "
-            "partition's range (see pulse.loader.sink for what is proven of each)"
+            "one insert per flush across every partition and topic (far fewer inserts, each running the "
+            "views below events once); off: one insert per partition's range (pulse.loader.sink)"
+        ),
+    )
+    repeat_flush_within_s: int = Field(
+        default=300,
+        ge=0,
+        description=(
+            "a crashed flush recorded this recently is repeated whole under its token when rebuilt (views "
+            "the warehouse had not written are completed); older ones are checked offset by offset, as the "
+            "tables' deduplication window may have forgotten the token"
         ),
     )
     metrics_port: int = 9464

@@ -1,13 +1,16 @@
 """One insert per flush across partitions, exactly once: a crash between insert and commit, then
-owners of subsets of those partitions, then a full redelivery (real Kafka and warehouse)."""
+owners of subsets of those partitions, then a full redelivery; and a warehouse that fails inside the
+views of a flush whose loader dies before retrying (real Kafka and warehouse)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from clickhouse_connect.driver.client import Client
@@ -82,6 +85,12 @@ async def produce(settings: Settings, topic: str, event: str) -> None:
 async def crash_after_insert(settings: Settings, topic: str) -> None:
     """What a loader killed -9 between insert and commit leaves behind: the first ranges of every
     partition planned and inserted together (one flush), no offset committed."""
+    sink = WarehouseSink(settings, lambda: connect(settings))
+    await asyncio.to_thread(sink.write_all, await first_ranges(settings, topic))
+
+
+async def first_ranges(settings: Settings, topic: str) -> list[PartitionBatch]:
+    """The first ``INSERTED_BEFORE_THE_CRASH`` offsets of every partition, one batch each."""
     consumer = AIOKafkaConsumer(**kafka_options(settings.kafka), enable_auto_commit=False)
     await consumer.start()
     try:
@@ -96,15 +105,14 @@ async def crash_after_insert(settings: Settings, topic: str) -> None:
                         batches[tp].add(record.offset, record.value)
     finally:
         await consumer.stop()
-    sink = WarehouseSink(settings, lambda: connect(settings))
-    await asyncio.to_thread(sink.write_all, list(batches.values()))
+    return list(batches.values())
 
 
-async def load(settings: Settings, topic: str, group_id: str, workers: int) -> list[int]:
+async def load(settings: Settings, topic: str, group_id: str, workers: int, *, grouped: bool = True) -> list[int]:
     """Run ``workers`` loaders in one group until it committed every partition's end; returns how
     many partitions each owned at the end."""
     loader = settings.loader.model_copy(
-        update={"group_id": group_id, "max_batch_age_ms": 200, "group_partitions": True}
+        update={"group_id": group_id, "max_batch_age_ms": 200, "group_partitions": grouped}
     )
     settings = settings.model_copy(update={"loader": loader})
     running = []
@@ -166,3 +174,62 @@ async def test_a_flush_spans_partitions_and_survives_a_crash_a_rebalance_and_a_r
 
     await load(settings, topic, f"pulse-test-grouped-replay-{suffix}", workers=1)
     assert figures(warehouse, topic, event) == (stored, rollup, dead), "a full redelivery changes nothing"
+
+
+def fragile_view(view: str, target: str, switch: str, topic: str) -> str:
+    """A view below ``events`` that fails while ``switch`` holds a row: a warehouse dying inside the
+    views of an insert, after ``events`` (and maybe other views) stored its rows. (Names are the
+    test's own: hex suffixes.)"""
+    return f"""
+CREATE MATERIALIZED VIEW {view} TO {target} AS
+SELECT kafka_partition, kafka_offset FROM events
+WHERE kafka_topic = '{topic}'
+  AND throwIf((SELECT count() FROM {switch}) > 0, 'the warehouse died inside the views') = 0
+"""
+
+
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "per-range"])
+async def test_a_flush_whose_views_died_with_its_loader_is_completed_by_the_rebuild(
+    kafka_stack: Settings, warehouse_stack: Settings, test_stack: StackHandle, grouped: bool
+) -> None:
+    test_stack.pulse("migrate", check=True)
+    settings = warehouse_stack
+    suffix = uuid.uuid4().hex[:8]
+    topic, event = f"pulse.test.viewsdied.{suffix}", f"viewsdied_{suffix}"
+    view, target, switch = f"test_fragile_mv_{suffix}", f"test_fragile_{suffix}", f"test_fragile_switch_{suffix}"
+    warehouse = connect(settings)
+    warehouse.command(f"CREATE TABLE {switch} (on UInt8) ENGINE = MergeTree ORDER BY on")
+    warehouse.command(
+        f"CREATE TABLE {target} (kafka_partition UInt16, kafka_offset UInt64) ENGINE = MergeTree "
+        "ORDER BY (kafka_partition, kafka_offset) SETTINGS non_replicated_deduplication_window = 10000"
+    )
+    warehouse.command(fragile_view(view, target, switch, topic))
+    try:
+        await produce(settings, topic, event)
+        warehouse.command(f"INSERT INTO {switch} VALUES (1)")
+        sink = WarehouseSink(settings, lambda: connect(settings))
+        batches = await first_ranges(settings, topic)
+        with contextlib.suppress(Exception):  # the loader dies here: nobody retries this write
+            if grouped:
+                await asyncio.to_thread(sink.write_all, batches)  # one flush of every partition's range
+            else:
+                await asyncio.to_thread(sink.write, batches[0])  # the first partition's range
+        warehouse.command(f"TRUNCATE TABLE {switch}")
+        stored, _, _ = figures(warehouse, topic, event)
+        crashed = {(b.partition, o) for b in (batches if grouped else batches[:1]) for o in b.row_offsets}
+        assert set(stored) == crashed, "the scenario needs the flush stored in events"
+        assert int(warehouse.command(f"SELECT count() FROM {target}")) == 0, "and missing from the fragile view"
+
+        await load(settings, topic, f"pulse-test-viewsdied-{suffix}", workers=1, grouped=grouped)
+        stored, rollup, dead = figures(warehouse, topic, event)
+        expected = {(p, o) for p in range(PARTITIONS) for o in range(EVENTS_PER_PARTITION) if o != 7}
+        assert set(stored) == expected and set(stored.values()) == {1}, "every event stored once"
+        in_view = warehouse.query(f"SELECT kafka_partition, kafka_offset, count() FROM {target} GROUP BY ALL")
+        assert {(int(p), int(o)): int(n) for p, o, n in in_view.result_rows} == dict.fromkeys(expected, 1), (
+            "the view the warehouse died in holds every event once: the rebuild repeated the crashed flush"
+        )
+        assert rollup == len(expected), "the rollup below counts every event once"
+        assert dead == [PARTITIONS, PARTITIONS], "every dead letter stored once"
+    finally:
+        for name in (view, target, switch):
+            warehouse.command(f"DROP TABLE IF EXISTS {name}")

@@ -61,6 +61,9 @@ class Intent:
 
     first: int
     last: int
+    #: The deduplication token of the insert that carried the range ('' if recorded before flushes
+    #: were: then unknown).
+    flush: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ class PartitionBatch:
     duplicates: int = 0
     #: A batch of the collector's dead-letter topic: rows are ``RejectedRecord``s, not events.
     rejected: bool = False
+    #: The deduplication token of the insert that carries this range: a rebuild's is the recorded
+    #: one, a new batch's is set by its first write attempt (so a retry keeps it).
+    flush: str = ""
     opened_at: float = field(default_factory=time.monotonic)
 
     @property

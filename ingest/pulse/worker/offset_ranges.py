@@ -22,10 +22,14 @@ A sink that also has ``write_all`` and sets ``groups_partitions`` (a ``GroupSink
 warehouse with ``PULSE_LOADER__GROUP_PARTITIONS``) gets every partition's
 batch of a flush in one call, so it can store them in one write: when one batch is due, every
 batch that may be cut is flushed with it. Such a sink cannot rewrite "the same range under the
-same name" for a range alone, so it must itself skip what a previous write already stored of a
-rebuilt range. That check is only sound
-if no other write of those partitions can still land afterwards, so a revocation waits for the
-write in flight, and no write starts for a partition being revoked (``settle``).
+same name" for a range alone. It names the recorded flush a planned range belongs to
+(``rebuild_group``), and the worker hands over the rebuilt ranges of one flush together, once all
+of them it rebuilds are complete (a partition whose range is complete first is paused meanwhile),
+so the sink can repeat that flush's write whole. Where it cannot (the flush's partitions are split
+between owners), it must itself skip what a previous write already stored of a rebuilt range.
+That check is only sound if no other write of those partitions can still land afterwards, so a
+revocation waits for the write in flight, and no write starts for a partition being revoked
+(``settle``).
 """
 
 from __future__ import annotations
@@ -124,9 +128,13 @@ class GroupSink(OffsetRangeSink[B, P], Protocol):
     groups_partitions: bool
 
     def write_all(self, batches: Sequence[B]) -> None:
-        """Blocking: record the intents of the new ranges, then write every batch together, skipping
-        what the store already holds of rebuilt ranges. A retry gets the same batches (fewer if a
-        partition was revoked meanwhile) and must be idempotent, as ``write``."""
+        """Blocking: record the intents of the new ranges, then write every batch together; rebuilt
+        ranges are a recorded flush's write repeated, or skip what the store already holds. A retry
+        gets the same batches (fewer if a partition was revoked meanwhile) and must be idempotent,
+        as ``write``."""
+
+    def rebuild_group(self, plan: P) -> str:
+        """The recorded flush whose rebuilt ranges are to be handed over together ('' for none)."""
 
 
 class GroupSettings(Protocol):
@@ -175,6 +183,10 @@ class OffsetRangeWorker(Generic[B, P]):
         self.next_offset: dict[TopicPartition, int] = {}
         #: The sink write running per partition (a revocation waits for it).
         self.writing: dict[TopicPartition, asyncio.Future[None]] = {}
+        #: Partitions whose batch rebuilds a range of a recorded flush (grouping sinks): the flush.
+        self.rebuilding: dict[TopicPartition, str] = {}
+        #: Partitions paused with a complete rebuild until the rest of its flush is complete.
+        self.held: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -196,6 +208,8 @@ class OffsetRangeWorker(Generic[B, P]):
         self.batches.pop(tp, None)
         self.planned.pop(tp, None)
         self.next_offset.pop(tp, None)
+        self.rebuilding.pop(tp, None)
+        self.held.discard(tp)
         self.sink.forget(tp)
         with contextlib.suppress(KeyError):
             self.lag.remove(tp.topic, str(tp.partition))
@@ -261,6 +275,9 @@ class OffsetRangeWorker(Generic[B, P]):
             planned.popleft()
         if planned and planned[0].first <= record.offset:
             plan = planned.popleft()
+            flush = self._rebuild_group(plan)
+            if flush:
+                self.rebuilding[tp] = flush
             return self.sink.new_batch(tp, record, plan, plan.last)
         return self.sink.new_batch(tp, record, None, planned[0].first - 1 if planned else None)
 
@@ -275,7 +292,17 @@ class OffsetRangeWorker(Generic[B, P]):
         batch = self.batches.get(tp)
         for record in records:
             if batch is not None and not self.sink.add(batch, record):
-                await self._write(tp, batch)
+                flush = self.rebuilding.get(tp)
+                if flush and not self._flush_rebuilt(flush):
+                    # Complete, but the rest of its flush is not: read on from here once it is written.
+                    self.consumer.seek(tp, record.offset)
+                    self.consumer.pause(tp)
+                    self.held.add(tp)
+                    return
+                if flush:
+                    await self._write_rebuilt(flush)
+                else:
+                    await self._write(tp, batch)
                 if not self._current(tp, generation):
                     return
                 batch = None
@@ -288,9 +315,14 @@ class OffsetRangeWorker(Generic[B, P]):
         now = time.monotonic()
         due: list[tuple[TopicPartition, B]] = []
         any_ready = False
+        for flush in set(self.rebuilding.values()):
+            if self._flush_rebuilt(flush):
+                await self._write_rebuilt(flush)
         for tp, batch in list(self.batches.items()):
             if batch.rebuild and batch.last < (batch.must_end_at or 0):
                 continue  # an incomplete rebuild must not be cut short: leave it uncommitted
+            if tp in self.rebuilding:
+                continue  # written with the rest of its flush
             ready = self.sink.ready(batch, now)
             any_ready = any_ready or ready
             if ready or not only_ready or self._grouping:
@@ -305,6 +337,31 @@ class OffsetRangeWorker(Generic[B, P]):
     @property
     def _grouping(self) -> bool:
         return bool(getattr(self.sink, "groups_partitions", False)) and callable(getattr(self.sink, "write_all", None))
+
+    def _rebuild_group(self, plan: P) -> str:
+        if not self._grouping:
+            return ""
+        sink: GroupSink[B, P] = self.sink  # type: ignore[assignment]
+        return sink.rebuild_group(plan)
+
+    def _flush_rebuilt(self, flush: str) -> bool:
+        """Whether every range of recorded ``flush`` this worker rebuilds is complete."""
+        if any(self._rebuild_group(plan) == flush for planned in self.planned.values() for plan in planned):
+            return False  # a range of it is not even started
+        batches = [self.batches.get(tp) for tp, of in self.rebuilding.items() if of == flush]
+        return all(batch is not None and batch.last >= (batch.must_end_at or 0) for batch in batches)
+
+    async def _write_rebuilt(self, flush: str) -> None:
+        """Write the rebuilt ranges of one recorded flush together, then read on where they paused."""
+        members = [tp for tp, of in self.rebuilding.items() if of == flush and tp in self.batches]
+        if members:
+            await self._write_group([(tp, self.batches[tp]) for tp in members])
+        for tp in members:
+            self.rebuilding.pop(tp, None)
+        resumed = [tp for tp in members if tp in self.held and self.assignments.owns(tp)]
+        self.held.difference_update(members)
+        if resumed:
+            self.consumer.resume(*resumed)
 
     async def _write_all(self, due: list[tuple[TopicPartition, B]]) -> None:
         """Write different partitions' batches side by side (at most one per partition, so each
