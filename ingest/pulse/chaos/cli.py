@@ -64,14 +64,20 @@ def render(report: ChaosReport, console: Console) -> None:
     console.print(events)
 
     memory = Table(title="processes", title_justify="left")
-    for column in ("service", "peak RSS MB", *(("MB/hour", "fds first -> last") if report.soak else ())):
+    soak_columns = ("MB/hour while up", "fds/hour while up", "lifetimes", "fds first -> last")
+    for column in ("service", "peak RSS MB", *(soak_columns if report.soak else ())):
         memory.add_column(column, justify="left" if column == "service" else "right")
     slopes = report.slopes()
     for name, peak_mb in report.peak_rss_mb().items():
         extra: tuple[str, ...] = ()
         if report.soak and name in slopes:
             s = slopes[name]
-            extra = (f"{s['rss_mb_per_hour']:+.1f}", f"{s['fds_first']:.0f} -> {s['fds_last']:.0f}")
+            extra = (
+                f"{s['rss_mb_per_hour']:+.1f}",
+                f"{s['fds_per_hour']:+.1f}",
+                f"{s['lifetimes']:.0f}",
+                f"{s['fds_first']:.0f} -> {s['fds_last']:.0f}",
+            )
         memory.add_row(name, f"{peak_mb:,.1f}", *extra)
     console.print(memory)
     if v.ok:

@@ -72,6 +72,13 @@ def _fds(pid: int) -> int:
     return 0
 
 
+def leader_pids(settings: Settings) -> dict[str, int]:
+    """Service name -> the process id the supervisor started it as (changes when it is restarted)."""
+    supervisor = supervisor_for(settings)
+    states = {name: supervisor.state(name) for name in SERVICES}
+    return {name: state.pid for name, state in states.items() if state.running and state.pid is not None}
+
+
 def resources(settings: Settings) -> dict[str, tuple[int, int]]:
     """Service name -> (resident bytes, open file descriptors), summed over its process group."""
     out = {}

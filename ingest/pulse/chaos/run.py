@@ -9,6 +9,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,6 +54,8 @@ class Sample:
     lag: int | None
     resources: dict[str, tuple[int, int]]  # service -> (rss bytes, fds)
     parts: int | None = None
+    #: service -> its leading process id: a new one is a restart (a fault kills processes)
+    pids: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,23 +83,24 @@ class ChaosReport:
         return {name: round(mb, 1) for name, mb in peaks.items()}
 
     def slopes(self) -> dict[str, dict[str, float]]:
-        """Per service: memory slope (MB/hour, least squares over the samples), first and last fds and RSS."""
+        """Per service: memory and descriptor slopes per hour within each process lifetime (a restart
+        starts from scratch, so the jumps between lifetimes are not growth), the number of lifetimes,
+        first and last fds and RSS."""
         out: dict[str, dict[str, float]] = {}
         for name in probe.SERVICES:
-            points = [(s.at_s, *s.resources[name]) for s in self.samples if name in s.resources]
+            points = [(s.pids.get(name, 0), s.at_s, *s.resources[name]) for s in self.samples if name in s.resources]
             if len(points) < 3:
                 continue
-            xs = [p[0] for p in points]
-            ys = [p[1] / 2**20 for p in points]
-            mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-            var = sum((x - mean_x) ** 2 for x in xs) or 1.0
-            slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var
+            rss = pooled_slope([(pid, at, mem / 2**20) for pid, at, mem, _ in points])
+            fds = pooled_slope([(pid, at, float(n)) for pid, at, _, n in points])
             out[name] = {
-                "rss_mb_per_hour": round(slope * 3600, 1),
-                "rss_first_mb": round(ys[0], 1),
-                "rss_last_mb": round(ys[-1], 1),
-                "fds_first": points[0][2],
-                "fds_last": points[-1][2],
+                "rss_mb_per_hour": round(rss * 3600, 1),
+                "fds_per_hour": round(fds * 3600, 1),
+                "lifetimes": len({pid for pid, *_ in points}),
+                "rss_first_mb": round(points[0][2] / 2**20, 1),
+                "rss_last_mb": round(points[-1][2] / 2**20, 1),
+                "fds_first": points[0][3],
+                "fds_last": points[-1][3],
             }
         return out
 
@@ -138,6 +142,22 @@ class ChaosReport:
             "events_parts": {"first": first, "max": peak, "last": last},
             "problems": verdict.problems,
         }
+
+
+def pooled_slope(points: Sequence[tuple[Hashable, float, float]]) -> float:
+    """Least-squares slope of y over x shared by every group (``(group, x, y)``), each group with its
+    own intercept: how fast a process grows while it lives, whatever level each restart begins at.
+    0.0 when no group has two distinct x."""
+    groups: dict[Hashable, list[tuple[float, float]]] = {}
+    for group, x, y in points:
+        groups.setdefault(group, []).append((x, y))
+    covariance = variance = 0.0
+    for members in groups.values():
+        mean_x = sum(x for x, _ in members) / len(members)
+        mean_y = sum(y for _, y in members) / len(members)
+        covariance += sum((x - mean_x) * (y - mean_y) for x, y in members)
+        variance += sum((x - mean_x) ** 2 for x, _ in members)
+    return covariance / variance if variance else 0.0
 
 
 class ChaosRun:
@@ -246,6 +266,7 @@ class ChaosRun:
             lag=probe.lag(self.settings),
             resources=probe.resources(self.settings),
             parts=parts,
+            pids=probe.leader_pids(self.settings),
         )
 
     async def _sampler(self) -> None:
