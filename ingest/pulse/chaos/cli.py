@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
+from types import FrameType
 
 import typer
 from rich.console import Console
@@ -13,6 +15,17 @@ from rich.table import Table
 from pulse.chaos.faults import FAULTS, parse_faults
 from pulse.chaos.run import ChaosReport
 from pulse.errors import PulseError
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, ``timeout``) end the run as Ctrl-C does, through its ``finally``: the
+    data copied back off the tmpfs volumes, the volumes unmounted and the services stopped. The
+    default action would leave the volumes mounted over the data folders, and the data on them."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def render(report: ChaosReport, console: Console) -> None:
@@ -115,6 +128,7 @@ def register(root: typer.Typer) -> None:
         except ValueError as error:
             raise PulseError(str(error)) from error
         settings = get_settings()
+        interrupt_on_sigterm()
         if "workers" not in settings.collector.model_fields_set:  # two workers, so one can be killed
             settings = settings.model_copy(update={"collector": settings.collector.model_copy(update={"workers": 2})})
         console = Console(stderr=as_json)
