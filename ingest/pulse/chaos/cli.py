@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pulse.chaos.faults import FAULTS, parse_faults
-from pulse.chaos.run import ChaosReport
+from pulse.chaos.run import FRESH_WAIT_S, ChaosReport
 from pulse.errors import PulseError
 
 
@@ -39,16 +39,17 @@ def render(report: ChaosReport, console: Console) -> None:
     )
     # A fault's name whole even on an 80-column pipe: the other columns' headings wrap instead.
     faults.add_column("fault", no_wrap=True, min_width=max(len(name) for name in FAULTS))
-    for column in ("at", "held", "healthy after", "recovered after", "freshness p99 after"):
+    for column in ("at", "held", "healthy after", "recovered after", "freshness p99 after", "fresh (p99 ≤ 5 s) after"):
         faults.add_column(column, justify="right")
     for f in report.faults:
         if f.skipped:
-            faults.add_row(f.name, f"{f.at_s:.0f} s", "-", "-", f"skipped: {f.skipped}", "-")
+            faults.add_row(f.name, f"{f.at_s:.0f} s", "-", "-", f"skipped: {f.skipped}", "-", "-")
             continue
         recovered = f"[red]not in time[/] ({f.note})" if f.recovery_s is None else f"{f.recovery_s:.1f} s"
         healthy = "[red]no[/]" if f.healthy_s is None else f"{f.healthy_s:.1f} s"
-        fresh = "-" if f.freshness_p99_s is None else f"{f.freshness_p99_s:.2f} s"
-        faults.add_row(f.name, f"{f.at_s:.0f} s", f"{f.held_s:.1f} s", healthy, recovered, fresh)
+        freshness = "-" if f.freshness_p99_s is None else f"{f.freshness_p99_s:.2f} s"
+        fresh = f"[red]not within {FRESH_WAIT_S:.0f} s[/]" if f.fresh_s is None else f"{f.fresh_s:.1f} s"
+        faults.add_row(f.name, f"{f.at_s:.0f} s", f"{f.held_s:.1f} s", healthy, recovered, freshness, fresh)
     console.print(faults)
 
     events = Table(title="events and checks", title_justify="left")

@@ -29,6 +29,11 @@ from pulse.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: Event to dashboard, p99 (the product's target): what "fresh again" after a fault means.
+FRESHNESS_TARGET_S = 5.0
+#: How long after recovery a fault waits for freshness to come back before moving on.
+FRESH_WAIT_S = 20.0
+
 FOREVER_S = 10 * 365 * 24 * 3600.0
 #: Event times start this far ahead: building the population takes a moment and pacing follows the clock.
 BUILD_ALLOWANCE = timedelta(seconds=2)
@@ -44,6 +49,7 @@ class FaultResult:
     healthy_s: float | None = None  # from injection until every service answered healthy again
     recovery_s: float | None = None  # from injection until every service healthy and lag normal again
     freshness_p99_s: float | None = None  # event -> stored, for rows stored just after recovery
+    fresh_s: float | None = None  # from injection until rows stored in the last 5 s are within the target
     skipped: str | None = None
     note: str | None = None  # what was still wrong when recovery timed out
 
@@ -325,8 +331,28 @@ class ChaosRun:
             shot = await asyncio.to_thread(snapshot, connect(self.settings), self.settings, 5)
             if shot.freshness_p99_ms is not None:
                 result.freshness_p99_s = round(shot.freshness_p99_ms / 1000, 2)
-        self.progress(f"fault {fault.name}: recovered in {result.recovery_s} s")
+        if result.recovery_s is not None:
+            result.fresh_s = await asyncio.to_thread(self._fresh_again, began)
+        self.progress(f"fault {fault.name}: recovered in {result.recovery_s} s, fresh again in {result.fresh_s} s")
         return result
+
+    def _fresh_again(self, began: float) -> float | None:
+        """Seconds from ``began`` until the rows stored in the last 5 s reach dashboards within
+        ``FRESHNESS_TARGET_S`` at p99 (the backlog a fault held back is drained); None if not within
+        ``FRESH_WAIT_S`` of recovery."""
+        from pulse.pipeline.monitor import snapshot
+        from pulse.warehouse.client import connect
+
+        client = connect(self.settings)
+        deadline = time.monotonic() + FRESH_WAIT_S
+        while True:
+            with contextlib.suppress(Exception):
+                p99_ms = snapshot(client, self.settings, 5).freshness_p99_ms
+                if p99_ms is not None and p99_ms <= FRESHNESS_TARGET_S * 1000:
+                    return round(time.monotonic() - began, 1)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(1.0)
 
     def _schedule(self) -> list[tuple[float, Fault]]:
         """(planned start since the load began, fault): evenly over the run, or every ``fault_every_s`` in a soak."""
