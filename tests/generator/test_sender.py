@@ -45,11 +45,15 @@ class FlakyCollector:
     lock: threading.Lock = field(default_factory=threading.Lock)
     flaky: bool = True
     retry_after: str = "0"
+    #: Until this ``time.monotonic()``, every request is answered 503 (an outage).
+    down_until: float = 0.0
 
     def answer(self, first_id: str) -> int:
         with self.lock:
             self.attempts[first_id] += 1
             tries = self.attempts[first_id]
+        if time.monotonic() < self.down_until:
+            return 503
         if not self.flaky:
             return 200
         number = int(first_id[-12:], 16)  # the counter part of the id
@@ -180,6 +184,28 @@ async def test_paced_sending_follows_the_wall_clock(collector: tuple[str, FlakyC
         lag_ms = received.at_ms - last.timestamp() * 1000
         assert -5 <= lag_ms < 1500, lag_ms  # never sent before its events happened, never far behind
         assert body.sent_at is not None and body.sent_at >= last
+
+
+async def test_paced_sending_catches_up_after_an_outage(collector: tuple[str, FlakyCollector]) -> None:
+    """After the collector was down for 2 s, the sender flushes what it held back (at up to twice the
+    rate, as an SDK empties its queue) instead of staying 2 s behind for the rest of the run, which
+    would count the client's delay as the pipeline's."""
+    url, server = collector
+    server.flaky = False
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    server.down_until = time.monotonic() + 3.0  # from the first batch to 2 s into the traffic
+    generator = TrafficGenerator(replace(CONFIG, start=soon, rate=400.0, batch_size=40, bursts=()))
+    report = await send(generator, url, "k", seconds=8.0, max_attempts=20, backoff_s=0.05)
+    assert report.events == 3_200
+    accepted = [r for r in server.requests if r.status == 200]
+    assert len(accepted) == 80
+    lags = []
+    for received in accepted:
+        body = decode_batch(received.body)
+        last = max(m.timestamp for m in body.batch if m.timestamp is not None)
+        lags.append(received.at_ms - last.timestamp() * 1000)
+    assert max(lags) >= 1_500, "the outage should have held batches back"
+    assert max(lags[-10:]) < 500, f"still behind at the end: {lags[-10:]}"
 
 
 def test_cli_file_mode_is_reproducible(tmp_path: Path) -> None:

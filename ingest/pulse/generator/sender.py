@@ -72,9 +72,8 @@ def write_file(
 
 
 class TokenBucket:
-    """Paces sending at ``rate`` events/s. It starts empty, so no batch leaves before its events
-    have happened on the wall clock, and holds at most ``capacity`` so a stall is not followed
-    by a burst."""
+    """Caps sending at ``rate`` events/s. It starts empty and holds at most ``capacity``, so what a
+    stall held back leaves at that rate, not all at once."""
 
     def __init__(self, rate: float, capacity: float) -> None:
         self.rate = rate
@@ -106,15 +105,19 @@ async def send(
     backoff_s: float = 0.1,
     timeout_s: float = 10.0,
     paced: bool = True,
+    catch_up: float = 2.0,
     on_progress: ProgressCallback | None = None,
     client: httpx.AsyncClient | None = None,
     stop: asyncio.Event | None = None,
 ) -> TruthReport:
     """Send the generator's batches to ``<url>/v1/batch`` and return the truth of what was acknowledged.
 
-    ``paced``: hold each batch until the wall clock reaches its last event (token bucket at the
-    generator's rate); create the generator with ``start=now`` so timestamps follow the clock.
-    Unpaced sends as fast as the collector answers (timestamps stay simulated).
+    ``paced``: hold each batch until the wall clock reaches its last event; create the generator with
+    ``start=now`` so timestamps follow the clock. Behind that schedule (the collector answered slowly
+    or not at all), catch up at up to ``catch_up`` times the generator's rate, as an SDK empties its
+    queue after an outage: a sender held to the bare rate would stay behind for good, and count its
+    own delay as the pipeline's (a token bucket capped at one batch also lost each sleep's overshoot,
+    ~0.25 s per minute). Unpaced sends as fast as the collector answers (timestamps stay simulated).
     ``stop``: once set, no further batch is generated (those already queued are still delivered).
     """
     truth = GroundTruth(generator)
@@ -165,7 +168,8 @@ async def send(
             report_progress()
 
     async def produce() -> None:
-        bucket = TokenBucket(generator.rate_at(generator.start_ms), generator.config.batch_size)
+        size = generator.config.batch_size
+        bucket = TokenBucket(generator.rate_at(generator.start_ms) * max(catch_up, 1.0), 2 * size)
         for batch in generator.batches(seconds=seconds, events=events):
             if stop is not None and stop.is_set():
                 break
