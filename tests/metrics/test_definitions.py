@@ -153,9 +153,11 @@ def cycle(root: Path, *metrics: dict[str, Any]) -> list[str]:
 
 
 def test_a_change_is_a_new_migration_and_removal_a_drop(root: Path) -> None:
+    highest = max(int(p.name[:4]) for p in (root / "clickhouse/schema").glob("[0-9]*.sql"))
     first = cycle(root, STORY_VIEWS)
     migration = next(p for p in first if p.startswith("clickhouse/schema/"))
-    assert Path(migration).name.startswith(f"{max(generate.FIRST_VERSION, 13):04d}_metric_story_views")
+    expected = max(generate.FIRST_VERSION, highest + 1)
+    assert Path(migration).name.startswith(f"{expected:04d}_metric_story_views"), "numbered after the last one"
     applied = (root / migration).read_text()
     assert cycle(root, STORY_VIEWS) == [], "generating twice writes nothing"
     assert cycle(root, {**STORY_VIEWS, "description": "Views of stories."}) == ["clickhouse/queries/story_views.sql"]
