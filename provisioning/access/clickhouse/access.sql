@@ -195,7 +195,7 @@ GRANT SELECT(window_from, window_to, journey, step, users) ON pulse.funnels_last
 GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, spend_micros, revenue_micros, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at) ON pulse.identity_events TO admin_role;
 GRANT SELECT(second, events, last_stored_at) ON pulse.ingest_per_second TO admin_role;
 GRANT SELECT(message_id, call, event, event_time, received_at, sent_at, user_id, anonymous_id, source, session_id, country, region, city, age_band, segment, language, device_type, os, browser, referrer_source, post_id, author_id, category, hashtags, search_query, campaign_id, creative_id, spend_micros, revenue_micros, properties, flags, kafka_topic, kafka_partition, kafka_offset, stored_at) ON pulse.interaction_events TO admin_role;
-GRANT SELECT(topic, partition, first_offset, last_offset, token, planned_at) ON pulse.loader_batches TO admin_role;
+GRANT SELECT(topic, partition, first_offset, last_offset, token, flush, planned_at) ON pulse.loader_batches TO admin_role;
 GRANT SELECT(topic, partition, offset, raw_message, error, failed_at) ON pulse.loader_dead_letters TO admin_role;
 GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_hour TO admin_role;
 GRANT SELECT(bucket, country, story_viewers) ON pulse.metric_story_viewers_per_minute TO admin_role;
