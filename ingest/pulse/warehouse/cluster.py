@@ -228,12 +228,14 @@ class ClusterRenderer:
             kind, target = self.views[name]
             renamed = self._rename_references(sql, ast, self._view_locals(kind, target))
             return [Rendered(self._on_cluster(renamed, name_token), "object", name)]
+        settings = _replicated_settings(code) if self.replicated else []
         if name not in self.tables:
-            return [Rendered(self._on_cluster(sql, name_token), "object", name)]
+            return [Rendered(self._on_cluster(_apply(sql, settings), name_token), "object", name)]
         unknown = [c for c in commands if c not in _COLUMN_COMMANDS | _LOCAL_COMMANDS]
         if unknown:
             raise UnknownStatement(f"no cluster rule for ALTER TABLE {name} {', '.join(unknown)}: {_head(sql)}")
-        local_sql = self._on_cluster(_apply(sql, [(name_token.start, name_token.end, self._local_name(name))]), None)
+        local_edits = [(name_token.start, name_token.end, self._local_name(name)), *settings]
+        local_sql = self._on_cluster(_apply(sql, local_edits), None)
         local = Rendered(local_sql, "local", self._local_name(name))
         if all(c in _LOCAL_COMMANDS for c in commands):
             return [local]
@@ -355,10 +357,13 @@ def _replicated_engine(code: list[Token], words: list[str], engine: str) -> list
         edits.append((code[at + 3].end, code[at + 3].end, arguments + ("" if empty else ", ")))
     else:
         edits.append((name.end, name.end, f"({arguments})"))
-    # The insert-dedup window of a replicated table has the replicated name.
-    edits += [
+    return edits + _replicated_settings(code)
+
+
+def _replicated_settings(code: list[Token]) -> list[tuple[int, int, str]]:
+    """The insert-dedup window of a replicated table has the replicated name."""
+    return [
         (t.start, t.end, "replicated_deduplication_window")
         for t in code
         if t.kind == "word" and t.text == "non_replicated_deduplication_window"
     ]
-    return edits
