@@ -1,0 +1,39 @@
+"""Every table a view below `events` writes keeps an insert-dedup window, on the shipped schema.
+
+A loader that rebuilds a crashed flush repeats its insert under the flush's token, and each view
+target deduplicates that repeat on its own: a target without a window takes the rows twice (as
+`users`, `posts` and `campaigns` did before 0017). This guards the rule for every future table.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pulse.warehouse.migrations import discover, migrate
+from tests.support.warehouse import Warehouse
+
+
+def test_every_table_fed_by_an_insert_into_events_deduplicates_a_repeated_insert(warehouse: Warehouse) -> None:
+    client = warehouse.client()
+    database = f"dedup_{uuid.uuid4().hex[:6]}"
+    migrate(client, database, discover())
+    views = client.query(
+        "SELECT name, as_select, create_table_query FROM system.tables"
+        " WHERE database = {db:String} AND engine = 'MaterializedView'",
+        parameters={"db": database},
+    ).result_rows
+    fed = {
+        query.split(" TO ", 1)[1].split()[0].split(".")[-1].strip("`")
+        for _name, select, query in views
+        if " TO " in query and " FROM " + database + ".events" in select.replace("`", "")
+    }
+    assert {"events_per_minute", "users", "posts", "campaigns"} <= fed, fed
+    engines = dict(
+        client.query(
+            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}", parameters={"db": database}
+        ).result_rows
+    )
+    without = sorted(t for t in fed if "non_replicated_deduplication_window" not in engines[t])
+    assert without == [], f"view targets of events without an insert-dedup window: {without}"
+    client.command(f"DROP DATABASE {database}")
+    client.close()
