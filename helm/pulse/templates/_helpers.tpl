@@ -255,6 +255,8 @@ Keep in step with docker-compose.yml (tests/deploy/test_compose.py compares the 
   value: {{ .Values.loader.maxBatchAgeMs | quote }}
 - name: PULSE_LOADER__METRICS_PORT
   value: {{ .Values.loader.metricsPort | quote }}
+- name: PULSE_LOADER__DEDUP_MAX_IDS
+  value: {{ .Values.loader.dedupMaxIds | int64 | quote }}
 - name: PULSE_HOT__GROUP_ID
   value: {{ .Values.hot.groupId | quote }}
 - name: PULSE_HOT__METRICS_PORT
