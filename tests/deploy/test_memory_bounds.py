@@ -87,7 +87,7 @@ def test_one_remembered_id_costs_what_the_chart_assumes(bytes_per_id: float) -> 
 @pytest.mark.parametrize("consumer", sorted(CONSUMERS))
 def test_the_messageid_memory_fits_the_pod_limit(rendered: list[Manifest], bytes_per_id: float, consumer: str) -> None:
     deployment = named(rendered, "Deployment", consumer)
-    cap = int(pod_env(deployment).get("PULSE_LOADER__DEDUP_MAX_IDS") or Settings().loader.dedup_max_ids)
+    cap = int(pod_env(deployment)["PULSE_LOADER__DEDUP_MAX_IDS"])  # the chart must set it: the default does not fit
     limit = memory_bytes(deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"])
     owned = most_partitions_owned(rendered, deployment, CONSUMERS[consumer])
     needed = owned * cap * bytes_per_id + RESERVE_BYTES

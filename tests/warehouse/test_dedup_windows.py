@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import uuid
 
+from clickhouse_connect.driver.client import Client
+
 from pulse.warehouse.migrations import discover, migrate
 from tests.support.warehouse import Warehouse
 
 
-def test_every_table_fed_by_an_insert_into_events_deduplicates_a_repeated_insert(warehouse: Warehouse) -> None:
+def test_every_table_a_view_of_events_writes_keeps_an_insert_dedup_window(warehouse: Warehouse) -> None:
     client = warehouse.client()
     database = f"dedup_{uuid.uuid4().hex[:6]}"
+    try:
+        _assert_view_targets_keep_a_window(client, database)
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {database}")
+        client.close()
+
+
+def _assert_view_targets_keep_a_window(client: Client, database: str) -> None:
     migrate(client, database, discover())
     views = client.query(
         "SELECT name, as_select, create_table_query FROM system.tables"
@@ -35,5 +45,3 @@ def test_every_table_fed_by_an_insert_into_events_deduplicates_a_repeated_insert
     )
     without = sorted(t for t in fed if "non_replicated_deduplication_window" not in engines[t])
     assert without == [], f"view targets of events without an insert-dedup window: {without}"
-    client.command(f"DROP DATABASE {database}")
-    client.close()
