@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pulse.contracts.events import WAREHOUSE_FAMILIES, Family
+from pulse.contracts.events import HOT_FAMILIES, LOADER_FAMILIES
 from pulse.settings import Settings
 
 from .tools import Manifest, by_kind, named
@@ -26,11 +26,8 @@ from .tools import Manifest, by_kind, named
 #: What each process holds besides the messageIds: the soak's loader and hot layer started at ~175 MB
 #: resident (docs/reliability.md), plus a batch of up to 50,000 rows being encoded.
 RESERVE_BYTES = 400 * 2**20
-#: The consumers and the families of topics they read (pulse.loader.cli, pulse.hot.cli).
-CONSUMERS: dict[str, tuple[str, ...]] = {
-    "pulse-loader": (*WAREHOUSE_FAMILIES, Family.DEAD_LETTER),
-    "pulse-hot-layer": tuple(WAREHOUSE_FAMILIES),
-}
+#: The consumers and the families of topics they read.
+CONSUMERS: dict[str, tuple[str, ...]] = {"pulse-loader": LOADER_FAMILIES, "pulse-hot-layer": HOT_FAMILIES}
 MEASURED_IDS = 400_000
 
 FILL = textwrap.dedent(

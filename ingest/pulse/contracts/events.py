@@ -82,6 +82,10 @@ def family_of(event: str) -> Family:
 
 #: Families whose topics the warehouse loads into ``pulse.contracts.events``.
 WAREHOUSE_FAMILIES: tuple[Family, ...] = (Family.INTERACTIONS, Family.CONTENT, Family.ADS, Family.IDENTITIES)
+#: What the loader reads: the warehouse families, and the dead-letter topic (into ``rejected_events``).
+LOADER_FAMILIES: tuple[Family, ...] = (*WAREHOUSE_FAMILIES, Family.DEAD_LETTER)
+#: What the hot layer counts into Redis: the enriched events, as the warehouse stores them.
+HOT_FAMILIES: tuple[Family, ...] = WAREHOUSE_FAMILIES
 
 UNKNOWN = "unknown"
 CLICKHOUSE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"

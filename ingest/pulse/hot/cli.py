@@ -17,11 +17,11 @@ app = typer.Typer(help="The hot tier: the last 15 minutes of the event stream in
 
 def updater(settings: Settings, health: Health) -> Worker:
     """The enriched topics counted into Redis (the updater closes its client when it returns)."""
-    from pulse.contracts.events import WAREHOUSE_FAMILIES
+    from pulse.contracts.events import HOT_FAMILIES
     from pulse.hot.consumer import HotUpdater
     from pulse.tls import async_redis
 
-    topics = [settings.kafka.topic(family) for family in WAREHOUSE_FAMILIES]
+    topics = [settings.kafka.topic(family) for family in HOT_FAMILIES]
     return HotUpdater(settings, async_redis(settings.redis), topics, health)
 
 

@@ -18,7 +18,7 @@ app = typer.Typer(help="The Kafka -> ClickHouse loader (exactly-once offset-rang
 def loader(settings: Settings, health: Health) -> Worker:
     """The warehouse topics, and the dead-letter topic (into ``rejected_events``, so rejected input is
     queryable next to events), through the offset-range worker into the warehouse."""
-    from pulse.contracts.events import WAREHOUSE_FAMILIES, Family
+    from pulse.contracts.events import LOADER_FAMILIES
     from pulse.loader import metrics
     from pulse.loader.sink import WarehouseSink
     from pulse.warehouse.client import connect
@@ -26,7 +26,7 @@ def loader(settings: Settings, health: Health) -> Worker:
     from pulse.worker.offset_ranges import OffsetRangeWorker
 
     refuse_loader(settings)  # a warehouse its own Kafka tables feed would store every event twice
-    topics = [settings.kafka.topic(family) for family in (*WAREHOUSE_FAMILIES, Family.DEAD_LETTER)]
+    topics = [settings.kafka.topic(family) for family in LOADER_FAMILIES]
     sink = WarehouseSink(settings, lambda: connect(settings))
     return OffsetRangeWorker(
         sink, settings.kafka, settings.loader, topics, role="loader", health=health, lag=metrics.LAG
