@@ -14,13 +14,13 @@ import math
 import subprocess
 import sys
 import textwrap
-from typing import Any
 
 import pytest
 
 from pulse.contracts.events import HOT_FAMILIES, LOADER_FAMILIES
 from pulse.settings import Settings
 
+from .test_policy import plain_env
 from .tools import Manifest, by_kind, named
 
 #: What each process holds besides the messageIds: the soak's loader and hot layer started at ~175 MB
@@ -62,8 +62,8 @@ def memory_bytes(quantity: str) -> int:
     return int(quantity)
 
 
-def pod_env(deployment: Manifest) -> dict[str, Any]:
-    return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+def memory_limit(deployment: Manifest) -> int:
+    return memory_bytes(deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"])
 
 
 def most_partitions_owned(docs: list[Manifest], deployment: Manifest, families: tuple[str, ...]) -> int:
@@ -84,8 +84,10 @@ def test_one_remembered_id_costs_what_the_chart_assumes(bytes_per_id: float) -> 
 @pytest.mark.parametrize("consumer", sorted(CONSUMERS))
 def test_the_messageid_memory_fits_the_pod_limit(rendered: list[Manifest], bytes_per_id: float, consumer: str) -> None:
     deployment = named(rendered, "Deployment", consumer)
-    cap = int(pod_env(deployment)["PULSE_LOADER__DEDUP_MAX_IDS"])  # the chart must set it: the default does not fit
-    limit = memory_bytes(deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"])
+    set_cap = plain_env(rendered, consumer).get("PULSE_LOADER__DEDUP_MAX_IDS")
+    assert set_cap, f"{consumer}: the chart must set PULSE_LOADER__DEDUP_MAX_IDS (the code default does not fit)"
+    cap = int(set_cap)
+    limit = memory_limit(deployment)
     owned = most_partitions_owned(rendered, deployment, CONSUMERS[consumer])
     needed = owned * cap * bytes_per_id + RESERVE_BYTES
     assert needed <= limit, (
@@ -97,6 +99,6 @@ def test_the_messageid_memory_fits_the_pod_limit(rendered: list[Manifest], bytes
 def test_the_code_default_would_not_fit(default_docs: list[Manifest], bytes_per_id: float) -> None:
     """Why the chart sets the cap at all (and a check that the bound above can fail)."""
     deployment = named(default_docs, "Deployment", "pulse-loader")
-    limit = memory_bytes(deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"])
+    limit = memory_limit(deployment)
     owned = most_partitions_owned(default_docs, deployment, CONSUMERS["pulse-loader"])
     assert owned * Settings().loader.dedup_max_ids * bytes_per_id + RESERVE_BYTES > limit

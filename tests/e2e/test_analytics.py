@@ -30,6 +30,7 @@ from pulse.queries.registry import get as get_query
 from pulse.queries.run import run_typed, wire_values
 from pulse.settings import Settings
 from tests.support.pipeline import ad_totals, collector_url, replaying_loader, wait_loader_caught_up
+from tests.support.tiers import wait_for
 
 DAY_RATE = 0.25  # events/s: a day of traffic is 21,600 events
 FUNNELS = {"engagement": ("view", "like", "share"), "ads": ("ad_impression", "ad_click", "conversion")}
@@ -457,18 +458,17 @@ def rollup_snapshot(warehouse: Client, start: datetime, end: datetime) -> Snapsh
     }
 
 
-def settled_snapshot(warehouse: Client, start: datetime, end: datetime, timeout_s: float = 30.0) -> Snapshot:
+def settled_snapshot(warehouse: Client, start: datetime, end: datetime) -> Snapshot:
     """The rollups once two reads 2 s apart agree: the views of an insert still running (whoever's)
     are written after its rows of ``events`` are visible, so a single read may catch them halfway."""
-    deadline = time.monotonic() + timeout_s
-    previous = rollup_snapshot(warehouse, start, end)
-    while True:
-        time.sleep(2.0)
-        current = rollup_snapshot(warehouse, start, end)
-        if current == previous:
-            return current
-        assert time.monotonic() < deadline, f"the rollups kept changing: {changed_rows(current, previous)}"
-        previous = current
+    reads: list[Snapshot] = []
+
+    def agrees_with_the_last_read() -> bool:
+        reads.append(rollup_snapshot(warehouse, start, end))
+        return len(reads) > 1 and reads[-1] == reads[-2]
+
+    wait_for(agrees_with_the_last_read, 30, "the rollups to settle", poll_s=2.0)
+    return reads[-1]
 
 
 def changed_rows(after: Snapshot, before: Snapshot) -> dict[str, dict[str, list[tuple[object, ...]]]]:
